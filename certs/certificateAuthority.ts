@@ -60,6 +60,11 @@ function signCertificate(cert: forge.pki.Certificate, keyPem: string): void {
   cert.sign(signer, collector);
 }
 
+/** forge writes CRLF line ends; OpenSSL, kubectl and the files people diff use LF. */
+function certificatePem(cert: forge.pki.Certificate): string {
+  return forge.pki.certificateToPem(cert).replace(/\r\n/g, '\n');
+}
+
 function subjectKeyIdentifier(cert: forge.pki.Certificate): string {
   return cert.generateSubjectKeyIdentifier().getBytes();
 }
@@ -82,7 +87,7 @@ export async function createCertificateAuthority(
     { name: 'subjectKeyIdentifier' },
   ]);
   signCertificate(cert, keys.keyPem);
-  return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.keyPem };
+  return { certPem: certificatePem(cert), keyPem: keys.keyPem };
 }
 
 /**
@@ -124,7 +129,7 @@ export async function createServingCertificate(
     { name: 'authorityKeyIdentifier', keyIdentifier: subjectKeyIdentifier(caCert) },
   ]);
   signCertificate(cert, ca.keyPem);
-  return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.keyPem };
+  return { certPem: certificatePem(cert), keyPem: keys.keyPem };
 }
 
 /** The names the API server may use for the webhook's Service (DESIGN.md). */
