@@ -31,8 +31,14 @@ export default function globalSetup(): void {
   const sources = Math.max(...sourceDirs.map((d) => newestMtime(join(root, d))), statSync(join(root, 'package.json')).mtimeMs);
   if (built >= sources) return;
   process.stderr.write('\n[globalSetup] dist/ is older than the sources; running tsc -p tsconfig.build.json\n');
-  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], {
-    stdio: 'inherit',
-    cwd: root,
-  });
+  try {
+    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], {
+      stdio: 'inherit',
+      cwd: root,
+    });
+  } catch {
+    // tsc still emits what compiles; tests of the CLI then fail on their own, and
+    // `make test` has already stopped at its build step.
+    process.stderr.write('[globalSetup] tsc reported errors (above); tests run against what it emitted\n');
+  }
 }
