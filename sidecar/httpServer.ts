@@ -1,0 +1,89 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { LeaderDocument } from './leaderFile.js';
+
+export interface Readiness {
+  /** True once the first election outcome is on disk; stays true after. */
+  readonly ready: boolean;
+  /** Current problems, one line each (ZooKeeper unreachable, API forbidden, ...). */
+  readonly problems: readonly string[];
+}
+
+export interface SidecarHttpOptions {
+  readonly host: string;
+  readonly port: number;
+  /** The document last written to disk. */
+  readonly document: () => LeaderDocument | null;
+  readonly readiness: () => Readiness;
+  readonly registry: Registry;
+}
+
+/**
+ * The sidecar's HTTP endpoints: `/` (leader-elector compatible `{"name": ...}`), `/leader`,
+ * `/healthz`, `/readyz`, `/metrics`. Read-only views of the outputs; nothing here touches
+ * the election.
+ */
+export class SidecarHttpServer {
+  private constructor(
+    private readonly server: Server,
+    readonly address: AddressInfo,
+  ) {}
+
+  static async start(options: SidecarHttpOptions): Promise<SidecarHttpServer> {
+    const server = createServer((req, res) => {
+      void handle(options, req, res).catch((err: unknown) => send(res, 500, 'text/plain', `internal error: ${(err as Error).message}\n`));
+    });
+    server.keepAliveTimeout = 5000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return new SidecarHttpServer(server, server.address() as AddressInfo);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+}
+
+async function handle(options: SidecarHttpOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('Allow', 'GET, HEAD');
+    return send(res, 405, 'text/plain', `method ${req.method} not allowed; use GET\n`);
+  }
+  const path = new URL(req.url ?? '/', 'http://sidecar').pathname;
+  switch (path) {
+    case '/': {
+      const doc = options.document();
+      return send(res, 200, 'application/json', `${JSON.stringify({ name: doc?.leader?.pod ?? '' })}\n`);
+    }
+    case '/leader': {
+      const doc = options.document();
+      if (!doc) return send(res, 503, 'application/json', `${JSON.stringify({ error: 'no election outcome yet' })}\n`);
+      return send(res, 200, 'application/json', `${JSON.stringify(doc)}\n`);
+    }
+    case '/healthz':
+      return send(res, 200, 'text/plain', 'ok\n');
+    case '/readyz': {
+      const { ready, problems } = options.readiness();
+      const lines = ready ? ['ready: the election outcome is on disk', ...problems.map((p) => `warning: ${p}`)] : ['not ready: no election outcome on disk yet', ...problems];
+      return send(res, ready ? 200 : 503, 'text/plain', `${lines.join('\n')}\n`);
+    }
+    case '/metrics':
+      return send(res, 200, options.registry.contentType, await options.registry.metrics());
+    default:
+      return send(res, 404, 'text/plain', `no such endpoint ${path}; try /, /leader, /healthz, /readyz, /metrics\n`);
+  }
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store' });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}

@@ -1,0 +1,49 @@
+import { ApiException } from '@kubernetes/client-node';
+
+/** A Kubernetes API request that did not answer in time. */
+export class ApiTimeoutError extends Error {
+  override readonly name = 'ApiTimeoutError';
+}
+
+/** Rejects with ApiTimeoutError when `promise` has not settled after `ms` (the request itself is left to finish). */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ApiTimeoutError(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The HTTP status of a failed request as a metric label: "403", "timeout" or "network". */
+export function statusOf(err: unknown): string {
+  if (err instanceof ApiException) return String(err.code);
+  if (err instanceof ApiTimeoutError) return 'timeout';
+  return 'network';
+}
+
+/** 409, 429, 5xx, timeouts and network errors heal by themselves; 401/403/404/422 do not. */
+export function isRetriable(err: unknown): boolean {
+  if (!(err instanceof ApiException)) return true;
+  return err.code === 409 || err.code === 429 || err.code >= 500;
+}
+
+/** One line: the status and the API's own message where there is one. */
+export function describeApiError(err: unknown): string {
+  if (err instanceof ApiException) {
+    const body: unknown = err.body;
+    let message = '';
+    if (typeof body === 'string') {
+      try {
+        const parsed = JSON.parse(body) as { message?: unknown };
+        if (typeof parsed.message === 'string') message = parsed.message;
+      } catch {
+        message = body.slice(0, 200);
+      }
+    } else if (body && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string') {
+      message = (body as { message: string }).message;
+    }
+    const reason = err.code === 403 ? 'forbidden (403): the service account needs get, list and patch on pods and create on events' : `HTTP ${err.code}`;
+    return message ? `${reason}: ${message}` : reason;
+  }
+  return (err as Error).message ?? String(err);
+}

@@ -1,0 +1,161 @@
+import { ApiException, PatchStrategy, setHeaderOptions, type CoreV1Api } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { describeApiError, isRetriable, statusOf, withTimeout } from './kubernetesApiError.js';
+
+export const roleLabel = 'zkleader.io/role';
+export const electionLabel = 'zkleader.io/election';
+export const epochAnnotation = 'zkleader.io/leader-epoch';
+
+export type Role = 'leader' | 'follower';
+
+interface Desired {
+  readonly role: Role;
+  readonly epoch: string | null;
+}
+
+export interface PodLabelerOptions {
+  readonly api: CoreV1Api;
+  readonly namespace: string;
+  readonly pod: string;
+  readonly election: string;
+  readonly logger: Logger;
+  /** Called for every failed API request, with its HTTP status ("timeout"/"network" otherwise). */
+  readonly onError?: (status: string) => void;
+  readonly requestTimeoutMs?: number;
+  readonly random?: () => number;
+}
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+/**
+ * Keeps the pod's `zkleader.io/role` label (and the epoch annotation on the leader) at the
+ * latest desired value. Runs beside the election and never holds it up: failures are retried
+ * with jittered backoff, and only the newest desired state is ever applied.
+ */
+export class PodLabeler {
+  private desired: Desired | null = null;
+  private applied: Desired | null = null;
+  private running = false;
+  private wake: (() => void) | null = null;
+  private failures = 0;
+  private problemText: string | null = null;
+  private readonly settledWaiters = new Set<() => void>();
+
+  constructor(private readonly options: PodLabelerOptions) {}
+
+  /** The current API problem for /readyz (null when the last request succeeded). */
+  get problem(): string | null {
+    return this.problemText;
+  }
+
+  desire(role: Role, epoch: string | null): void {
+    this.desired = { role, epoch: role === 'leader' ? epoch : null };
+    if (this.running) {
+      this.wake?.();
+      return;
+    }
+    this.running = true;
+    void this.loop();
+  }
+
+  /** Resolves true once the latest desired state is applied, false after `timeoutMs`. */
+  settled(timeoutMs: number): Promise<boolean> {
+    if (this.isSettled()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.settledWaiters.delete(done);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.settledWaiters.delete(done);
+        resolve(false);
+      }, timeoutMs);
+      this.settledWaiters.add(done);
+    });
+  }
+
+  private isSettled(): boolean {
+    return this.desired === null || (this.applied?.role === this.desired.role && this.applied.epoch === this.desired.epoch);
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      while (this.desired && !this.isSettled()) {
+        const target = this.desired;
+        try {
+          await this.apply(target);
+          this.applied = target;
+          this.failures = 0;
+          this.problemText = null;
+        } catch (err) {
+          const status = statusOf(err);
+          this.options.onError?.(status);
+          this.problemText = `Kubernetes API: ${describeApiError(err)} while labelling pod ${this.options.namespace}/${this.options.pod}`;
+          this.failures++;
+          const delay = this.backoffMs(isRetriable(err));
+          this.options.logger.warn({ status, err: describeApiError(err), retryInMs: Math.round(delay) }, 'pod label update failed; retrying');
+          await this.sleep(delay);
+        }
+      }
+    } finally {
+      this.running = false;
+      if (this.isSettled()) for (const done of [...this.settledWaiters]) done();
+      else if (this.desired) this.desire(this.desired.role, this.desired.epoch);
+    }
+  }
+
+  private async apply(target: Desired): Promise<void> {
+    const { api, namespace, pod } = this.options;
+    const timeout = this.options.requestTimeoutMs ?? 5000;
+    const body = { metadata: { labels: { [roleLabel]: target.role }, annotations: { [epochAnnotation]: target.epoch } } };
+    await withTimeout(api.patchNamespacedPod({ name: pod, namespace, body }, mergePatch), timeout, `patch pod ${namespace}/${pod}`);
+    this.options.logger.info({ role: target.role, epoch: target.epoch }, 'pod labelled');
+    if (target.role === 'leader') await this.demoteOthers(timeout);
+  }
+
+  /** A crashed leader's sidecar cannot remove its own label: the new leader does. */
+  private async demoteOthers(timeout: number): Promise<void> {
+    const { api, namespace, pod, election } = this.options;
+    const list = await withTimeout(
+      api.listNamespacedPod({ namespace, labelSelector: `${electionLabel}=${election},${roleLabel}=leader` }),
+      timeout,
+      `list pods in ${namespace}`,
+    );
+    for (const other of list.items) {
+      const name = other.metadata?.name;
+      if (!name || name === pod) continue;
+      const body = { metadata: { labels: { [roleLabel]: 'follower' }, annotations: { [epochAnnotation]: null } } };
+      try {
+        await withTimeout(api.patchNamespacedPod({ name, namespace, body }, mergePatch), timeout, `patch pod ${namespace}/${name}`);
+        this.options.logger.info({ demoted: name }, 'demoted a stale leader label');
+      } catch (err) {
+        // The pod may be gone; any other failure retries the whole apply.
+        if (!(err instanceof ApiException && err.code === 404)) throw err;
+      }
+    }
+  }
+
+  private backoffMs(retriable: boolean): number {
+    // Permission errors will not heal by themselves soon: retry rarely, in case RBAC is fixed.
+    const cap = retriable ? 5000 : 30000;
+    const base = Math.min(cap, 200 * 2 ** Math.min(this.failures - 1, 10));
+    const random = this.options.random ?? Math.random;
+    return base / 2 + random() * (base / 2);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(finish, ms);
+      function finish() {
+        clearTimeout(timer);
+        resolve();
+      }
+      // A new desired state ends the wait: it is the one to apply now.
+      this.wake = () => {
+        this.wake = null;
+        finish();
+      };
+    });
+  }
+}

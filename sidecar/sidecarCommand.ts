@@ -1,0 +1,136 @@
+import { once } from 'node:events';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Command, CommandContext } from '../cli/command.js';
+import { formatHelp, parseFlags, type FlagValues } from '../cli/flags.js';
+import { createLogger } from '../cli/logger.js';
+import { LeaderElection } from './election.js';
+import type { ElectionSnapshot } from './electionSnapshot.js';
+import { EventRecorder } from './eventRecorder.js';
+import { SidecarHttpServer } from './httpServer.js';
+import { LeaderFileWriter } from './leaderFile.js';
+import { PodLabeler } from './podLabeler.js';
+import { SidecarMetrics } from './sidecarMetrics.js';
+import { sidecarFlags } from './sidecarFlags.js';
+
+const usage = 'zkleader sidecar --zookeeper H:P[,..] --election NAME --namespace NS --pod-name P [flags]';
+const summary = 'join a ZooKeeper election; write the leader files, label the pod, serve HTTP';
+
+/** How long a graceful stop waits for the follower label before it lets go of the node anyway. */
+const labelOnStopTimeoutMs = 1000;
+
+type SidecarFlags = FlagValues<typeof sidecarFlags>;
+
+function kubernetesApi(flags: SidecarFlags): CoreV1Api {
+  const config = new KubeConfig();
+  if (flags.kubeconfig) config.loadFromFile(flags.kubeconfig);
+  else config.loadFromCluster();
+  return config.makeApiClient(CoreV1Api);
+}
+
+/** The Kubernetes-facing outputs; absent with --no-label. */
+interface ApiOutputs {
+  readonly labeler: PodLabeler;
+  readonly events: EventRecorder;
+}
+
+function apiOutputs(flags: SidecarFlags, metrics: SidecarMetrics, log: Logger): ApiOutputs {
+  const api = kubernetesApi(flags);
+  return {
+    labeler: new PodLabeler({
+      api,
+      namespace: flags.namespace,
+      pod: flags['pod-name'],
+      election: flags.election,
+      logger: log.child({ output: 'label' }),
+      onError: (status) => metrics.labelPatchError(status),
+    }),
+    events: new EventRecorder(
+      api,
+      { namespace: flags.namespace, name: flags['pod-name'], uid: flags['pod-uid'] ?? null },
+      log.child({ output: 'events' }),
+      (status) => metrics.eventError(status),
+    ),
+  };
+}
+
+async function runSidecar(flags: SidecarFlags, ctx: CommandContext): Promise<number> {
+  const electionName = `${flags.namespace}/${flags.election}`;
+  const log = createLogger('sidecar', ctx.env).child({ election: electionName, pod: flags['pod-name'] });
+  const self = { pod: flags['pod-name'], ip: flags['pod-ip'] ?? null, uid: flags['pod-uid'] ?? null };
+  const metrics = new SidecarMetrics();
+  const files = new LeaderFileWriter(flags.dir, electionName, self);
+  const api = flags['no-label'] ? null : apiOutputs(flags, metrics, log);
+  const election = new LeaderElection({
+    connectString: flags.zookeeper,
+    sessionTimeoutMs: flags['session-timeout'],
+    electionPath: `${flags.root}/${flags.namespace}/${flags.election}`,
+    self: { ...self, namespace: flags.namespace, startedAt: new Date().toISOString() },
+    logger: log.child({ component: 'election' }),
+  });
+
+  let zookeeperProblem: string | null = null;
+  let previous: ElectionSnapshot | null = null;
+  election.on('problem', (problem) => (zookeeperProblem = problem));
+  election.on('connection', (state) => metrics.setConnection(state));
+  election.on('update', (snapshot, outcomeChanged) => {
+    void files.write(snapshot);
+    if (!outcomeChanged) return;
+    metrics.observe(snapshot);
+    if (api) {
+      // Unknown also means follower for the label: a Service must not route to a member that cannot tell.
+      api.labeler.desire(snapshot.isLeader ? 'leader' : 'follower', snapshot.epoch);
+      if (snapshot.isLeader && !previous?.isLeader) void api.events.record('LeaderElected', `${self.pod} is the leader of ${electionName} (epoch ${snapshot.epoch})`);
+      if (!snapshot.isLeader && previous?.isLeader) void api.events.record('LeadershipLost', `${self.pod} is no longer the leader of ${electionName} (${snapshot.state})`);
+    }
+    previous = snapshot;
+  });
+
+  const [host, port] = [flags.listen.host, flags.listen.port];
+  let http: SidecarHttpServer;
+  try {
+    http = await SidecarHttpServer.start({
+      host,
+      port,
+      registry: metrics.registry,
+      document: () => files.written,
+      readiness: () => ({
+        ready: files.written !== null,
+        problems: [zookeeperProblem, api?.labeler.problem ?? null, files.error ? `cannot write ${flags.dir}: ${files.error.message}` : null].filter(
+          (p): p is string => p !== null,
+        ),
+      }),
+    });
+  } catch (err) {
+    log.error({ err: (err as Error).message, listen: `${host}:${port}` }, 'cannot listen');
+    ctx.stderr.write(`zkleader sidecar: --listen ${host}:${port}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  log.info({ listen: `${http.address.address}:${http.address.port}`, port: http.address.port, dir: flags.dir, zookeeper: flags.zookeeper }, 'sidecar started');
+  election.start();
+
+  if (!ctx.signal.aborted) await once(ctx.signal, 'abort');
+  log.info('stopping: stepping down');
+  // Graceful stop: files and label say follower before the node goes (so the successor is alone).
+  election.stepDown();
+  await files.flush();
+  if (api) await api.labeler.settled(labelOnStopTimeoutMs);
+  await election.close();
+  await http.close();
+  log.info('stopped');
+  await new Promise<void>((resolve) => log.flush(() => resolve()));
+  return 0;
+}
+
+export const sidecarCommand: Command = {
+  name: 'sidecar',
+  summary,
+  async run(argv, ctx) {
+    const { flags, help } = parseFlags(sidecarFlags, argv, ctx.env);
+    if (help) {
+      ctx.stdout.write(formatHelp(usage, summary, sidecarFlags));
+      return 0;
+    }
+    return runSidecar(flags, ctx);
+  },
+};

@@ -1,0 +1,276 @@
+import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
+
+/*
+ * A typed promise API over ONE session of the `zookeeper` npm binding (7.3, the C client).
+ * Quirks of the binding this module hides (read in node_modules/zookeeper/src/node-zk.cpp):
+ * - stat.czxid / mzxid are JS numbers (the C int64 converted to a double), exact only up to
+ *   2^53; stat.ephemeralOwner and client_id are lower-case hex strings ("%llx"). We convert
+ *   both to decimal strings through BigInt and refuse a zxid that is not a safe integer
+ *   rather than publish a rounded fencing token.
+ * - Per-call watchers (aw_*) also receive session events (the C client hands every
+ *   registered watcher a copy of session events); only node events are passed on here.
+ * - The binding prints its own log with printf (stdout) when `debug_level` > 0; we keep it 0
+ *   so stdout stays clean, and never install its JS logger.
+ * - When the server stops answering for `response_counter_limit` polls the binding closes
+ *   the handle itself with the "expired" code; callers treat every close alike (new session).
+ * - `connect` is emitted on every (re)connection, `connecting` on every loss, `close` once.
+ */
+
+interface NativeStat {
+  czxid: number;
+  mzxid: number;
+  ctime: number;
+  mtime: number;
+  version: number;
+  ephemeralOwner: string;
+  dataLength: number;
+  numChildren: number;
+}
+
+type Rc = number;
+type WatchCb = (type: number, state: number, path: string) => void;
+
+/** The part of the binding's callback API we use (lib/zookeeper.js). */
+interface NativeZooKeeper {
+  on(event: 'connect' | 'connecting', listener: () => void): void;
+  on(event: 'close', listener: (self: unknown, code: number) => void): void;
+  on(event: 'error', listener: (err: Error) => void): void;
+  init(config: Record<string, unknown>): void;
+  close(): void;
+  readonly client_id: string;
+  readonly timeout: number;
+  a_create(path: string, data: string | Buffer, flags: number, cb: (rc: Rc, error: string, path: string) => void): number;
+  a_exists(path: string, watch: boolean, cb: (rc: Rc, error: string, stat: NativeStat | null) => void): number;
+  aw_exists(path: string, watch: WatchCb, cb: (rc: Rc, error: string, stat: NativeStat | null) => void): number;
+  a_get(path: string, watch: boolean, cb: (rc: Rc, error: string, stat: NativeStat | null, data: Buffer | null) => void): number;
+  aw_get(path: string, watch: WatchCb, cb: (rc: Rc, error: string, stat: NativeStat | null, data: Buffer | null) => void): number;
+  a_get_children(path: string, watch: boolean, cb: (rc: Rc, error: string, children: string[]) => void): number;
+  a_delete_(path: string, version: number, cb: (rc: Rc, error: string) => void): number;
+}
+
+type NativeConstructor = new () => NativeZooKeeper;
+
+const require = createRequire(import.meta.url);
+// The package's main export is the promise subclass; we use its callback methods.
+const NativeZk = require('zookeeper') as NativeConstructor;
+
+/** ZooKeeper result codes we act on (zookeeper.h). */
+export const ZooKeeperCode = {
+  CONNECTIONLOSS: -4,
+  OPERATIONTIMEOUT: -7,
+  NONODE: -101,
+  NODEEXISTS: -110,
+  NOTEMPTY: -111,
+  SESSIONEXPIRED: -112,
+  CLOSING: -116,
+} as const;
+
+const codeNames: Record<number, string> = {
+  [-1]: 'SYSTEMERROR',
+  [-4]: 'CONNECTIONLOSS',
+  [-7]: 'OPERATIONTIMEOUT',
+  [-8]: 'BADARGUMENTS',
+  [-9]: 'INVALIDSTATE',
+  [-101]: 'NONODE',
+  [-102]: 'NOAUTH',
+  [-103]: 'BADVERSION',
+  [-108]: 'NOCHILDRENFOREPHEMERALS',
+  [-110]: 'NODEEXISTS',
+  [-111]: 'NOTEMPTY',
+  [-112]: 'SESSIONEXPIRED',
+  [-116]: 'CLOSING',
+  [-118]: 'SESSIONMOVED',
+};
+
+export class ZooKeeperError extends Error {
+  override readonly name = 'ZooKeeperError';
+  constructor(
+    readonly operation: string,
+    readonly path: string,
+    readonly code: number,
+  ) {
+    super(`ZooKeeper ${operation} ${path} failed: ${codeNames[code] ?? 'code'} (${code})`);
+  }
+}
+
+/** A znode's stat with the 64-bit ids as exact decimal strings. */
+export interface ZnodeStat {
+  readonly czxid: string;
+  /** Session id of the owner of an ephemeral node, "0" for persistent nodes. */
+  readonly ephemeralOwner: string;
+  readonly version: number;
+}
+
+export type NodeEvent = 'created' | 'deleted' | 'changed' | 'child';
+const nodeEventTypes: Record<number, NodeEvent> = { 1: 'created', 2: 'deleted', 3: 'changed', 4: 'child' };
+
+/** A zxid from the binding's double, as a decimal string; refuses a value the double may have rounded. */
+export function zxidToDecimal(zxid: number): string {
+  if (!Number.isSafeInteger(zxid) || zxid < 0) {
+    throw new RangeError(`expected a zxid below 2^53 (the zookeeper binding returns zxids as doubles), got ${zxid}`);
+  }
+  return BigInt(zxid).toString();
+}
+
+/** A session id as the binding prints it (hex) to a decimal string. */
+export function sessionIdToDecimal(hex: string): string {
+  if (!/^[0-9a-f]{1,16}$/i.test(hex)) throw new Error(`expected a hexadecimal session id, got ${JSON.stringify(hex)}`);
+  return BigInt(`0x${hex}`).toString();
+}
+
+function toStat(stat: NativeStat): ZnodeStat {
+  return { czxid: zxidToDecimal(stat.czxid), ephemeralOwner: sessionIdToDecimal(stat.ephemeralOwner), version: stat.version };
+}
+
+export type CreateMode = 'persistent' | 'ephemeral-sequential';
+const createFlags: Record<CreateMode, number> = { persistent: 0, 'ephemeral-sequential': 3 };
+
+export interface ZooKeeperSessionOptions {
+  /** host:port[,host:port...][/chroot] */
+  readonly connectString: string;
+  readonly sessionTimeoutMs: number;
+}
+
+export interface ZooKeeperSessionEvents {
+  /** Connected or reconnected (within the same session). */
+  connected: [];
+  /** The connection was lost; the client keeps trying within the session. */
+  disconnected: [];
+  /** The handle is closed for good: expired (code -112), closed by us (0) or by the binding. */
+  closed: [code: number];
+}
+
+/**
+ * One ZooKeeper session. A lost session is never resumed: the owner opens a new one.
+ */
+export class ZooKeeperSession extends EventEmitter<ZooKeeperSessionEvents> {
+  private readonly native: NativeZooKeeper;
+  private closedFlag = false;
+  private connectedFlag = false;
+
+  constructor(readonly options: ZooKeeperSessionOptions) {
+    super();
+    this.native = new NativeZk();
+    this.native.on('connect', () => {
+      this.connectedFlag = true;
+      this.emit('connected');
+    });
+    this.native.on('connecting', () => {
+      const was = this.connectedFlag;
+      this.connectedFlag = false;
+      if (was) this.emit('disconnected');
+    });
+    this.native.on('close', (_self, code) => {
+      this.connectedFlag = false;
+      if (this.closedFlag) return;
+      this.closedFlag = true;
+      this.emit('closed', code);
+    });
+    this.native.on('error', () => {
+      // Only emitted by connect(), which we do not use; a listener keeps EventEmitter from throwing.
+    });
+    this.native.init({ connect: options.connectString, timeout: options.sessionTimeoutMs, debug_level: 0 });
+  }
+
+  get connected(): boolean {
+    return this.connectedFlag;
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** The session id as a decimal string ("0" before the first connection). */
+  get sessionId(): string {
+    return sessionIdToDecimal(this.native.client_id);
+  }
+
+  /** The session timeout the server granted (it may differ from the requested one). */
+  get negotiatedTimeoutMs(): number {
+    const t = this.native.timeout;
+    return t > 0 ? t : this.options.sessionTimeoutMs;
+  }
+
+  create(path: string, data: string, mode: CreateMode): Promise<string> {
+    return this.call('create', path, (done) =>
+      this.native.a_create(path, data, createFlags[mode], (rc, _e, created) => done(rc, created)),
+    );
+  }
+
+  /** The node's stat, or null when it does not exist; `watch` fires once for the next node event. */
+  exists(path: string, watch?: (event: NodeEvent) => void): Promise<ZnodeStat | null> {
+    return this.call('exists', path, (done) => {
+      const cb = (rc: Rc, _e: string, stat: NativeStat | null) =>
+        rc === ZooKeeperCode.NONODE ? done(0, null) : done(rc, stat ? toStat(stat) : null);
+      return watch ? this.native.aw_exists(path, this.nodeWatcher(watch), cb) : this.native.a_exists(path, false, cb);
+    });
+  }
+
+  /** The node's data and stat, or null when it does not exist. */
+  get(path: string, watch?: (event: NodeEvent) => void): Promise<{ data: Buffer; stat: ZnodeStat } | null> {
+    return this.call('get', path, (done) => {
+      const cb = (rc: Rc, _e: string, stat: NativeStat | null, data: Buffer | null) => {
+        if (rc === ZooKeeperCode.NONODE) return done(0, null);
+        if (rc !== 0 || !stat) return done(rc, null);
+        return done(0, { data: data ?? Buffer.alloc(0), stat: toStat(stat) });
+      };
+      return watch ? this.native.aw_get(path, this.nodeWatcher(watch), cb) : this.native.a_get(path, false, cb);
+    });
+  }
+
+  getChildren(path: string): Promise<string[]> {
+    return this.call('getChildren', path, (done) => this.native.a_get_children(path, false, (rc, _e, children) => done(rc, children ?? [])));
+  }
+
+  /** Deletes the node; a node already gone is not an error. */
+  delete(path: string, version = -1): Promise<void> {
+    return this.call('delete', path, (done) =>
+      this.native.a_delete_(path, version, (rc) => done(rc === ZooKeeperCode.NONODE ? 0 : rc, undefined)),
+    );
+  }
+
+  /** Creates every missing persistent node of `path`; nodes created concurrently by others are fine. */
+  async ensurePath(path: string): Promise<void> {
+    let prefix = '';
+    for (const part of path.split('/').filter(Boolean)) {
+      prefix += `/${part}`;
+      try {
+        await this.create(prefix, '', 'persistent');
+      } catch (err) {
+        if (!(err instanceof ZooKeeperError && err.code === ZooKeeperCode.NODEEXISTS)) throw err;
+      }
+    }
+  }
+
+  close(): void {
+    if (this.closedFlag) return;
+    this.native.close();
+    this.closedFlag = true;
+  }
+
+  private nodeWatcher(watch: (event: NodeEvent) => void): WatchCb {
+    return (type) => {
+      const event = nodeEventTypes[type];
+      if (event) watch(event);
+    };
+  }
+
+  private call<T>(operation: string, path: string, start: (done: (rc: Rc, value: T) => void) => number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.closedFlag) {
+        reject(new ZooKeeperError(operation, path, ZooKeeperCode.CLOSING));
+        return;
+      }
+      let rcStart: number;
+      try {
+        rcStart = start((rc, value) => (rc === 0 ? resolve(value) : reject(new ZooKeeperError(operation, path, rc))));
+      } catch (err) {
+        reject(err as Error);
+        return;
+      }
+      // The binding returns a negative code when the request could not even be queued.
+      if (typeof rcStart === 'number' && rcStart < 0) reject(new ZooKeeperError(operation, path, rcStart));
+    });
+  }
+}

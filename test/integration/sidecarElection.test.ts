@@ -1,0 +1,138 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { pino } from 'pino';
+import { LeaderElection } from '../../sidecar/election.js';
+import type { ElectionSnapshot } from '../../sidecar/electionSnapshot.js';
+import { LeaderSampler, SidecarProcess, waitForAgreement } from '../support/sidecarProcess.js';
+import { ZooKeeperEnsemble } from '../support/zookeeperEnsemble.js';
+
+// Real 3-node ZooKeeper; sidecars as real child processes where signals matter.
+let ensemble: ZooKeeperEnsemble;
+let sidecars: SidecarProcess[] = [];
+let sampler: LeaderSampler | undefined;
+
+beforeAll(async () => {
+  ensemble = await ZooKeeperEnsemble.start({ size: 3 });
+}, 60_000);
+
+afterAll(async () => {
+  await ensemble?.close();
+});
+
+afterEach(async () => {
+  sampler?.stop();
+  sampler = undefined;
+  await Promise.all(sidecars.map((s) => s.close()));
+  sidecars = [];
+});
+
+async function startSidecars(election: string, count: number): Promise<SidecarProcess[]> {
+  const started: SidecarProcess[] = [];
+  for (let i = 0; i < count; i++) {
+    // One at a time: the join order is the election order.
+    const s = await SidecarProcess.start({ zookeeper: ensemble.connectString, election, podName: `${election}-${i}` });
+    sidecars.push(s);
+    started.push(s);
+  }
+  return started;
+}
+
+function bigEpoch(epoch: string | null | undefined): bigint {
+  if (!epoch) throw new Error(`expected an epoch, got ${String(epoch)}`);
+  return BigInt(epoch);
+}
+
+describe('sidecar processes in one election', () => {
+  it('3 candidates: exactly one leader, every file agrees, members in election order', async () => {
+    const group = await startSidecars('three', 3);
+    sampler = new LeaderSampler(() => group);
+    const { leader, epoch } = await waitForAgreement(group, 15_000);
+    // The first to join leads.
+    expect(leader.podName).toBe('three-0');
+    for (const s of group) {
+      const doc = s.document();
+      expect(doc).toMatchObject({ election: 'test/three', epoch, leader: { pod: 'three-0', ip: '127.0.0.1', uid: 'uid-three-0' } });
+      expect(doc?.members.map((m) => m.pod)).toEqual(['three-0', 'three-1', 'three-2']);
+      expect(doc?.state).toBe(s === leader ? 'leader' : 'follower');
+      expect(s.leaderFile()).toBe('three-0\n');
+      expect(Date.parse(doc?.validUntil ?? '') - Date.parse(doc?.renewedAt ?? '')).toBe(Math.floor((4000 * 2) / 3));
+    }
+    const http = await group[1]?.http('/');
+    expect(http).toEqual({ status: 200, body: '{"name":"three-0"}\n' });
+    const readyz = await group[1]?.http('/readyz');
+    expect(readyz?.status).toBe(200);
+    expect(sampler.violations).toEqual([]);
+  });
+
+  it('graceful handover (SIGTERM) and crash (SIGKILL): new leaders, increasing epochs, never two leaders', async () => {
+    const group = await startSidecars('handover', 3);
+    const first = await waitForAgreement(group, 15_000);
+    sampler = new LeaderSampler(() => group);
+
+    const stoppedAt = Date.now();
+    const exit = await first.leader.stop();
+    expect(exit).toEqual({ code: 0, signal: null });
+    // The stopped member said follower before it let go of its node.
+    expect(first.leader.document()).toMatchObject({ state: 'follower', isLeader: false });
+    const rest = group.filter((s) => s !== first.leader);
+    const second = await waitForAgreement(rest, 10_000);
+    expect(Date.now() - stoppedAt).toBeLessThan(3000);
+    expect(second.leader.podName).toBe('handover-1');
+    expect(bigEpoch(second.epoch)).toBeGreaterThan(bigEpoch(first.epoch));
+
+    const killedAt = Date.now();
+    await second.leader.kill();
+    const survivor = rest.filter((s) => s !== second.leader);
+    const third = await survivor[0]?.waitFor((d) => d.isLeader, 15_000, 'leadership after the crash');
+    // A crashed leader is replaced only once ZooKeeper expires its session (4 s).
+    expect(Date.now() - killedAt).toBeGreaterThanOrEqual(3500);
+    expect(bigEpoch(third?.epoch)).toBeGreaterThan(bigEpoch(second.epoch));
+
+    sampler.sample();
+    expect(sampler.violations).toEqual([]);
+    expect(sampler.epochs.map(bigEpoch)).toEqual([...sampler.epochs.map(bigEpoch)].sort((a, b) => (a < b ? -1 : 1)));
+  }, 60_000);
+});
+
+describe('10 candidates (in-process election instances, one session each)', () => {
+  const elections: LeaderElection[] = [];
+  afterAll(async () => {
+    await Promise.all(elections.map((e) => e.close()));
+  });
+
+  it('elects exactly one leader that every member names, with the same epoch and member order', async () => {
+    const logger = pino({ level: 'silent' });
+    const latest = new Map<string, ElectionSnapshot>();
+    for (let i = 0; i < 10; i++) {
+      const pod = `ten-${i}`;
+      const election = new LeaderElection({
+        connectString: ensemble.connectString,
+        sessionTimeoutMs: 4000,
+        electionPath: '/zkleader/test/ten',
+        self: { pod, ip: null, uid: null, namespace: 'test', startedAt: new Date().toISOString() },
+        logger,
+      });
+      election.on('update', (snapshot) => latest.set(pod, snapshot));
+      elections.push(election);
+      election.start();
+    }
+    const deadline = Date.now() + 20_000;
+    const agreed = () => {
+      const snaps = [...latest.values()];
+      return (
+        snaps.length === 10 &&
+        snaps.filter((s) => s.isLeader).length === 1 &&
+        snaps.every((s) => s.epoch === snaps[0]?.epoch && s.leader?.pod === snaps[0]?.leader?.pod && s.members.length === 10)
+      );
+    };
+    while (!agreed() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const snaps = [...latest.values()];
+    expect(snaps.filter((s) => s.isLeader)).toHaveLength(1);
+    const order = snaps[0]?.members.map((m) => m.pod);
+    for (const s of snaps) {
+      expect(s.leader?.pod).toBe(order?.[0]);
+      expect(s.epoch).toBe(snaps[0]?.epoch);
+      expect(s.members.map((m) => m.pod)).toEqual(order);
+    }
+    expect(new Set(order).size).toBe(10);
+  }, 40_000);
+});
