@@ -205,7 +205,7 @@ export class LeaderSampler {
 /** The one sidecar whose file says it leads, once all files agree on that leader and epoch. */
 export async function waitForAgreement(sidecars: readonly SidecarProcess[], timeoutMs: number): Promise<{ leader: SidecarProcess; epoch: string }> {
   const deadline = Date.now() + timeoutMs;
-  let seen = '';
+  let seen: string;
   for (;;) {
     const docs = sidecars.map((s) => s.document());
     seen = JSON.stringify(docs.map((d) => d && { self: d.self.pod, state: d.state, leader: d.leader?.pod, epoch: d.epoch, members: d.members.length }));
