@@ -1,0 +1,70 @@
+import type { V1Container, V1EnvVar, V1Probe, V1VolumeMount } from '@kubernetes/client-node';
+import { formatDuration } from '../cli/duration.js';
+import type { InjectionSettings } from './settings.js';
+import { SIDECAR_DIR, TOKEN_MOUNT_PATH, TOKEN_VOLUME_NAME, VOLUME_NAME } from './buildVolumes.js';
+
+export const SIDECAR_NAME = 'zkleader';
+export const SIDECAR_PORT = 4040;
+/** The image's user; matches the `restricted` Pod Security Standard (non-root). */
+export const SIDECAR_UID = 65532;
+
+function fieldEnv(name: string, fieldPath: string): V1EnvVar {
+  return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } };
+}
+
+function httpProbe(path: string, extra: Omit<V1Probe, 'httpGet'>): V1Probe {
+  return { httpGet: { path, port: SIDECAR_PORT }, ...extra };
+}
+
+/**
+ * The `zkleader sidecar` container (contract-sidecar-cli): configuration through
+ * the environment, identity through the downward API. Native mode makes it an init
+ * container with restartPolicy Always whose startupProbe holds the app back until
+ * the first election outcome is on disk.
+ */
+export function buildSidecar(settings: InjectionSettings): V1Container {
+  const env: V1EnvVar[] = [
+    fieldEnv('POD_NAME', 'metadata.name'),
+    fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
+    fieldEnv('POD_UID', 'metadata.uid'),
+    fieldEnv('POD_IP', 'status.podIP'),
+    { name: 'ZKLEADER_ZOOKEEPER', value: settings.zookeeper },
+    { name: 'ZKLEADER_ELECTION', value: settings.election },
+    { name: 'ZKLEADER_SESSION_TIMEOUT', value: formatDuration(settings.sessionTimeoutMs) },
+    { name: 'ZKLEADER_DIR', value: SIDECAR_DIR },
+    { name: 'ZKLEADER_LISTEN', value: `0.0.0.0:${SIDECAR_PORT}` },
+  ];
+  if (!settings.label) env.push({ name: 'ZKLEADER_NO_LABEL', value: 'true' });
+
+  const volumeMounts: V1VolumeMount[] = [{ name: VOLUME_NAME, mountPath: SIDECAR_DIR }];
+  if (settings.projectedToken) volumeMounts.push({ name: TOKEN_VOLUME_NAME, mountPath: TOKEN_MOUNT_PATH, readOnly: true });
+
+  const liveness = httpProbe('/healthz', { periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 });
+  // A ZooKeeper slow to answer must not get the sidecar killed before its first outcome.
+  const modeFields: Partial<V1Container> =
+    settings.sidecarMode === 'native'
+      ? { restartPolicy: 'Always', startupProbe: httpProbe('/readyz', { periodSeconds: 1, failureThreshold: 300 }), livenessProbe: liveness }
+      : { readinessProbe: httpProbe('/readyz', { periodSeconds: 2 }), livenessProbe: liveness };
+
+  return {
+    name: SIDECAR_NAME,
+    image: settings.image,
+    imagePullPolicy: settings.imagePullPolicy,
+    args: ['sidecar'],
+    env,
+    ports: [{ name: 'http', containerPort: SIDECAR_PORT, protocol: 'TCP' }],
+    ...modeFields,
+    resources: { requests: { ...settings.resources.requests }, limits: { ...settings.resources.limits } },
+    volumeMounts,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: SIDECAR_UID,
+      runAsGroup: SIDECAR_UID,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+}

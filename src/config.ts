@@ -1,0 +1,116 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { parseConnectString, parseSidecarMode, type SidecarMode } from './annotations.js';
+
+export type ImagePullPolicy = 'Always' | 'IfNotPresent' | 'Never';
+
+export interface SidecarResources {
+  requests: Record<string, string>;
+  limits: Record<string, string>;
+}
+
+/** What the webhook operator decides for every pod; annotations override zookeeper and sidecarMode. */
+export interface InjectorConfig {
+  /** The injector's version, recorded in the status annotation. */
+  readonly version: string;
+  readonly image: string;
+  readonly imagePullPolicy: ImagePullPolicy;
+  /** The default connect string; undefined: every pod must name one in zkleader.io/zookeeper. */
+  readonly zookeeper: string | undefined;
+  readonly sidecarMode: SidecarMode;
+  readonly resources: SidecarResources;
+}
+
+export function defaultInjectorConfig(version: string): InjectorConfig {
+  return {
+    version,
+    image: `ghcr.io/zkleader/zkleader:v${version}`,
+    imagePullPolicy: 'IfNotPresent',
+    zookeeper: undefined,
+    sidecarMode: 'native',
+    resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '64Mi' } },
+  };
+}
+
+const quantityPattern = /^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$/;
+const configFields = ['image', 'imagePullPolicy', 'zookeeper', 'sidecarMode', 'resources'];
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function requireString(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value === '') throw new Error(`${field}: expected a non-empty string, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function parseQuantities(value: unknown, field: string, base: Record<string, string>): Record<string, string> {
+  if (value === undefined) return base;
+  if (!isRecord(value)) throw new Error(`${field}: expected a map such as {cpu: 10m, memory: 32Mi}`);
+  const result = { ...base };
+  for (const [name, quantity] of Object.entries(value)) {
+    if (name !== 'cpu' && name !== 'memory') throw new Error(`${field}.${name}: unknown resource; expected cpu or memory`);
+    const text = typeof quantity === 'number' ? String(quantity) : quantity;
+    if (typeof text !== 'string' || !quantityPattern.test(text)) {
+      throw new Error(`${field}.${name}: expected a Kubernetes quantity such as "10m" or "64Mi", got ${JSON.stringify(quantity)}`);
+    }
+    result[name] = text;
+  }
+  return result;
+}
+
+/**
+ * Validates a parsed configuration document over the defaults. Every error names
+ * the field at fault and the expected form; unknown fields are errors (a typo
+ * must not be silently ignored).
+ */
+export function parseInjectorConfig(document: unknown, version: string): InjectorConfig {
+  const defaults = defaultInjectorConfig(version);
+  if (document === null || document === undefined) return defaults;
+  if (!isRecord(document)) throw new Error(`expected a map with the fields ${configFields.join(', ')}`);
+  for (const key of Object.keys(document)) {
+    if (!configFields.includes(key)) throw new Error(`${key}: unknown field; expected one of ${configFields.join(', ')}`);
+  }
+  const { image, imagePullPolicy, zookeeper, sidecarMode, resources } = document;
+  if (imagePullPolicy !== undefined && imagePullPolicy !== 'Always' && imagePullPolicy !== 'IfNotPresent' && imagePullPolicy !== 'Never') {
+    throw new Error(`imagePullPolicy: expected Always, IfNotPresent or Never, got ${JSON.stringify(imagePullPolicy)}`);
+  }
+  const withField = <T>(field: string, parse: () => T): T => {
+    try {
+      return parse();
+    } catch (err) {
+      throw new Error(`${field}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  if (resources !== undefined && !isRecord(resources)) throw new Error('resources: expected a map with requests and limits');
+  for (const key of Object.keys(resources ?? {})) {
+    if (key !== 'requests' && key !== 'limits') throw new Error(`resources.${key}: unknown field; expected requests or limits`);
+  }
+  return {
+    version,
+    image: image === undefined ? defaults.image : requireString(image, 'image'),
+    imagePullPolicy: imagePullPolicy ?? defaults.imagePullPolicy,
+    zookeeper: zookeeper === undefined ? undefined : withField('zookeeper', () => parseConnectString(requireString(zookeeper, 'value'))),
+    sidecarMode: sidecarMode === undefined ? defaults.sidecarMode : withField('sidecarMode', () => parseSidecarMode(String(sidecarMode))),
+    resources: {
+      requests: parseQuantities(resources?.requests, 'resources.requests', defaults.resources.requests),
+      limits: parseQuantities(resources?.limits, 'resources.limits', defaults.resources.limits),
+    },
+  };
+}
+
+/** Reads `--config FILE` (YAML or JSON); no file means the defaults. Errors name the file and the field. */
+export function loadInjectorConfig(path: string | undefined, version: string): InjectorConfig {
+  if (path === undefined) return defaultInjectorConfig(version);
+  let document: unknown;
+  try {
+    document = parseYaml(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`config ${path}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+  }
+  try {
+    return parseInjectorConfig(document, version);
+  } catch (err) {
+    throw new Error(`config ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}

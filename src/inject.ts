@@ -1,0 +1,178 @@
+import { createHash } from 'node:crypto';
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import { ANNOTATION_MOUNT_PATH, ANNOTATION_STATUS, LABEL_ELECTION, LABEL_ROLE } from './annotations.js';
+import { SIDECAR_NAME, SIDECAR_PORT, buildSidecar } from './buildSidecar.js';
+import { TOKEN_VOLUME_NAME, VOLUME_NAME, buildAppMount, buildVolumes } from './buildVolumes.js';
+import type { InjectorConfig } from './config.js';
+import { injectionRequest, resolveMountSettings, resolveSettings, unknownKeyWarnings, type InjectionSettings, type MountSettings } from './settings.js';
+
+export type SkipReason = 'not-requested' | 'opted-out' | 'already-injected';
+
+export type InjectResult =
+  | { kind: 'injected'; pod: V1Pod; warnings: string[] }
+  | { kind: 'skipped'; reason: SkipReason; warnings: string[] }
+  | { kind: 'refused'; message: string; code: 400; warnings: string[] };
+
+/** The idempotency record in the `zkleader.io/status` annotation. */
+export interface InjectionStatus {
+  version: string;
+  /** Of the sidecar container and volumes as injected: a changed template shows in a diff. */
+  templateHash: string;
+  injected: { containers: string[]; volumes: string[]; mounts: string[] };
+}
+
+class Refusal extends Error {}
+
+function appContainers(pod: V1Pod): V1Container[] {
+  return (pod.spec?.containers ?? []).filter((c) => c.name !== SIDECAR_NAME);
+}
+
+function findSidecar(pod: V1Pod): V1Container | undefined {
+  return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].find((c) => c.name === SIDECAR_NAME);
+}
+
+/** A container that runs `zkleader sidecar` is ours (injected before, by the webhook or `zkleader inject`). */
+function isOurSidecar(container: V1Container): boolean {
+  return container.args?.[0] === 'sidecar' && container.command === undefined;
+}
+
+function hasSharedMount(container: V1Container): boolean {
+  return (container.volumeMounts ?? []).some((m) => m.name === VOLUME_NAME);
+}
+
+/** The containers that get the mount: the chosen ones, or every app container (also ones added since). */
+function mountTargets(pod: V1Pod, settings: MountSettings): V1Container[] {
+  const all = appContainers(pod);
+  return settings.containersChosen ? all.filter((c) => settings.containers.includes(c.name)) : all;
+}
+
+function addAppMount(container: V1Container, settings: MountSettings): void {
+  const clash = (container.volumeMounts ?? []).find((m) => m.mountPath.replace(/\/+$/, '') === settings.mountPath);
+  if (clash) {
+    throw new Refusal(
+      `container ${JSON.stringify(container.name)} already mounts the volume ${JSON.stringify(clash.name)} at ${settings.mountPath}; ` +
+        `set the annotation ${ANNOTATION_MOUNT_PATH} to a free absolute path`,
+    );
+  }
+  container.volumeMounts = [...(container.volumeMounts ?? []), buildAppMount(settings)];
+}
+
+function templateHash(sidecar: V1Container, volumes: unknown[]): string {
+  return createHash('sha256').update(JSON.stringify({ sidecar, volumes })).digest('hex').slice(0, 16);
+}
+
+function parseStatus(raw: string | undefined): InjectionStatus | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    const value = JSON.parse(raw) as Partial<InjectionStatus>;
+    const injected = value.injected;
+    const isList = (list: unknown): list is string[] => Array.isArray(list) && list.every((x) => typeof x === 'string');
+    if (typeof value.version !== 'string' || typeof value.templateHash !== 'string' || !injected) return undefined;
+    if (!isList(injected.containers) || !isList(injected.volumes) || !isList(injected.mounts)) return undefined;
+    return value as InjectionStatus;
+  } catch {
+    return undefined;
+  }
+}
+
+function setStatus(pod: V1Pod, status: InjectionStatus): void {
+  pod.metadata = pod.metadata ?? {};
+  pod.metadata.annotations = { ...pod.metadata.annotations, [ANNOTATION_STATUS]: JSON.stringify(status) };
+}
+
+function checkNameClashes(pod: V1Pod, settings: InjectionSettings): void {
+  const volumes = pod.spec?.volumes ?? [];
+  for (const name of settings.projectedToken ? [VOLUME_NAME, TOKEN_VOLUME_NAME] : [VOLUME_NAME]) {
+    if (volumes.some((v) => v.name === name)) {
+      throw new Refusal(`the pod already has a volume named ${JSON.stringify(name)}, which zkleader needs for its own volume; rename the pod's volume`);
+    }
+  }
+  for (const container of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
+    if ((container.ports ?? []).some((p) => p.containerPort === SIDECAR_PORT)) {
+      throw new Refusal(
+        `container ${JSON.stringify(container.name)} declares port ${SIDECAR_PORT}, on which the zkleader sidecar listens; use another port`,
+      );
+    }
+  }
+}
+
+/**
+ * Reinvocation: the sidecar is there; containers added since (by other webhooks) get
+ * the mount. Only the mount annotations matter, so a pod injected offline with another
+ * config is not refused here for settings it already has.
+ */
+function topUp(pod: V1Pod, settings: MountSettings, version: string, warnings: string[]): InjectResult {
+  const missing = mountTargets(pod, settings).filter((c) => !hasSharedMount(c));
+  if (missing.length === 0) return { kind: 'skipped', reason: 'already-injected', warnings };
+  const result = structuredClone(pod);
+  const targets = mountTargets(result, settings).filter((c) => !hasSharedMount(c));
+  for (const container of targets) addAppMount(container, settings);
+  const previous = parseStatus(pod.metadata?.annotations?.[ANNOTATION_STATUS]);
+  const mounts = [...(previous?.injected.mounts ?? []), ...targets.map((c) => c.name)];
+  // Without a readable record (a hand-made pod), say only what this pass added.
+  const status = previous ?? { version, templateHash: '', injected: { containers: [], volumes: [], mounts: [] } };
+  setStatus(result, { ...status, injected: { ...status.injected, mounts } });
+  return { kind: 'injected', pod: result, warnings };
+}
+
+function freshStatus(sidecar: V1Container, volumes: { name: string }[], settings: InjectionSettings, mounts: string[]): InjectionStatus {
+  return {
+    version: settings.version,
+    templateHash: templateHash(sidecar, volumes),
+    injected: { containers: [sidecar.name], volumes: volumes.map((v) => v.name), mounts },
+  };
+}
+
+function injectFresh(pod: V1Pod, settings: InjectionSettings, warnings: string[]): InjectResult {
+  checkNameClashes(pod, settings);
+  const result = structuredClone(pod);
+  const spec = result.spec ?? { containers: [] };
+  result.spec = spec;
+  const sidecar = buildSidecar(settings);
+  const volumes = buildVolumes(settings);
+  const targets = mountTargets(result, settings);
+  for (const container of targets) addAppMount(container, settings);
+  spec.volumes = [...(spec.volumes ?? []), ...volumes];
+  if (settings.sidecarMode === 'native') spec.initContainers = [...(spec.initContainers ?? []), sidecar];
+  else spec.containers = [...spec.containers, sidecar];
+  result.metadata = result.metadata ?? {};
+  // A new pod is never the leader until its sidecar says so; without labelling nobody would update the role.
+  result.metadata.labels = {
+    ...result.metadata.labels,
+    [LABEL_ELECTION]: settings.election,
+    ...(settings.label && { [LABEL_ROLE]: 'follower' }),
+  };
+  setStatus(result, freshStatus(sidecar, volumes, settings, targets.map((c) => c.name)));
+  return { kind: 'injected', pod: result, warnings };
+}
+
+/**
+ * The one injection, shared by the webhook and `zkleader inject`: pure, no I/O.
+ * Returns the pod with the sidecar, the volume, mounts, labels and the status
+ * annotation; or why nothing was done; or a refusal naming what is wrong.
+ * inject(inject(p).pod) is skipped as already injected.
+ */
+export function inject(pod: V1Pod, config: InjectorConfig): InjectResult {
+  const request = injectionRequest(pod);
+  if (request.kind === 'refused') return { kind: 'refused', message: request.message, code: 400, warnings: [] };
+  if (request.kind !== 'requested') return { kind: 'skipped', reason: request.kind, warnings: [] };
+  const warnings = unknownKeyWarnings(pod);
+  const refused = (message: string): InjectResult => ({ kind: 'refused', message, code: 400, warnings });
+  try {
+    const existing = findSidecar(pod);
+    if (existing && !isOurSidecar(existing)) {
+      return refused(
+        `the pod already has a container named ${JSON.stringify(SIDECAR_NAME)} that is not the zkleader sidecar (its args do not start with "sidecar"); rename it`,
+      );
+    }
+    if (existing) {
+      const mounts = resolveMountSettings(pod);
+      return mounts.kind === 'refused' ? refused(mounts.message) : topUp(pod, mounts.settings, config.version, warnings);
+    }
+    const settings = resolveSettings(pod, config);
+    return settings.kind === 'refused' ? refused(settings.message) : injectFresh(pod, settings.settings, warnings);
+  } catch (err) {
+    if (err instanceof Refusal) return refused(err.message);
+    throw err;
+  }
+}

@@ -1,0 +1,195 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import {
+  ANNOTATION_CONTAINERS,
+  ANNOTATION_ELECTION,
+  ANNOTATION_INJECT,
+  ANNOTATION_LABEL,
+  ANNOTATION_MOUNT_PATH,
+  ANNOTATION_SESSION_TIMEOUT,
+  ANNOTATION_SIDECAR_MODE,
+  ANNOTATION_ZOOKEEPER,
+  DEFAULT_MOUNT_PATH,
+  DEFAULT_SESSION_TIMEOUT_MS,
+  ELECTION_FALLBACK_LABELS,
+  KNOWN_ANNOTATIONS,
+  KNOWN_LABELS,
+  LABEL_INJECT,
+  isDns1123Label,
+  parseBooleanValue,
+  parseConnectString,
+  parseContainerList,
+  parseElectionName,
+  parseMountPath,
+  parseSessionTimeout,
+  parseSidecarMode,
+  type SidecarMode,
+} from './annotations.js';
+import type { ImagePullPolicy, InjectorConfig, SidecarResources } from './config.js';
+
+/** Where app containers see the shared volume: all that a reinvocation needs. */
+export interface MountSettings {
+  readonly mountPath: string;
+  /** App containers (spec.containers) that get the read-only mount. */
+  readonly containers: readonly string[];
+  /** True when zkleader.io/containers chose them; false means "all", so containers added later get the mount too. */
+  readonly containersChosen: boolean;
+}
+
+/** Everything the builders need, resolved from the pod's annotations over the webhook's config. */
+export interface InjectionSettings extends MountSettings {
+  readonly election: string;
+  readonly zookeeper: string;
+  readonly sessionTimeoutMs: number;
+  readonly sidecarMode: SidecarMode;
+  /** False when zkleader.io/label is "false": the sidecar gets no API access. */
+  readonly label: boolean;
+  /** The pod turns off the token automount and the sidecar needs the API. */
+  readonly projectedToken: boolean;
+  readonly image: string;
+  readonly imagePullPolicy: ImagePullPolicy;
+  readonly resources: SidecarResources;
+  readonly version: string;
+}
+
+export type Request = { kind: 'requested' } | { kind: 'not-requested' } | { kind: 'opted-out' } | { kind: 'refused'; message: string };
+
+export type Resolved<T> = { kind: 'resolved'; settings: T } | { kind: 'refused'; message: string };
+
+class Refusal extends Error {}
+
+function annotationsOf(pod: V1Pod): Record<string, string> {
+  return pod.metadata?.annotations ?? {};
+}
+
+function labelsOf(pod: V1Pod): Record<string, string> {
+  return pod.metadata?.labels ?? {};
+}
+
+function read<T>(annotations: Record<string, string>, key: string, parse: (raw: string) => T): T | undefined {
+  const raw = annotations[key];
+  if (raw === undefined) return undefined;
+  try {
+    return parse(raw);
+  } catch (err) {
+    throw new Refusal(`annotation ${key}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Opt-in: annotation or label `zkleader.io/inject: "true"`; either one "false" opts
+ * out (an opt-out always wins). Any other value of the annotation is refused, so a
+ * typo does not quietly leave a pod without its sidecar.
+ */
+export function injectionRequest(pod: V1Pod): Request {
+  const values: boolean[] = [];
+  for (const [where, map] of [['annotation', annotationsOf(pod)], ['label', labelsOf(pod)]] as const) {
+    const raw = map[where === 'annotation' ? ANNOTATION_INJECT : LABEL_INJECT];
+    if (raw === undefined) continue;
+    try {
+      values.push(parseBooleanValue(raw));
+    } catch (err) {
+      return { kind: 'refused', message: `${where} ${ANNOTATION_INJECT}: ${(err as Error).message}` };
+    }
+  }
+  if (values.includes(false)) return { kind: 'opted-out' };
+  return values.includes(true) ? { kind: 'requested' } : { kind: 'not-requested' };
+}
+
+function electionName(pod: V1Pod): string {
+  const fromAnnotation = read(annotationsOf(pod), ANNOTATION_ELECTION, parseElectionName);
+  if (fromAnnotation !== undefined) return fromAnnotation;
+  for (const label of ELECTION_FALLBACK_LABELS) {
+    const value = labelsOf(pod)[label];
+    if (value === undefined) continue;
+    if (!isDns1123Label(value)) {
+      throw new Refusal(
+        `label ${label} ${JSON.stringify(value)} cannot name the election: expected a DNS-1123 label; set the annotation ${ANNOTATION_ELECTION}`,
+      );
+    }
+    return value;
+  }
+  throw new Refusal(
+    `no election name: set the annotation ${ANNOTATION_ELECTION} to a DNS-1123 label, or give the pod the label ${ELECTION_FALLBACK_LABELS.join(' or ')}`,
+  );
+}
+
+function chosenContainers(pod: V1Pod, chosen: readonly string[] | undefined): readonly string[] {
+  const appContainers = (pod.spec?.containers ?? []).map((c) => c.name);
+  if (chosen === undefined) return appContainers;
+  for (const name of chosen) {
+    if (appContainers.includes(name)) continue;
+    const isInit = (pod.spec?.initContainers ?? []).some((c) => c.name === name);
+    throw new Refusal(
+      `annotation ${ANNOTATION_CONTAINERS} names ${isInit ? 'the init container' : 'the container'} ${JSON.stringify(name)}` +
+        `, which is not an app container of the pod; expected names from spec.containers: ${appContainers.join(', ')}`,
+    );
+  }
+  return chosen;
+}
+
+function refusing<T>(resolve: () => T): Resolved<T> {
+  try {
+    return { kind: 'resolved', settings: resolve() };
+  } catch (err) {
+    if (err instanceof Refusal) return { kind: 'refused', message: err.message };
+    throw err;
+  }
+}
+
+function mountSettings(pod: V1Pod): MountSettings {
+  const chosen = read(annotationsOf(pod), ANNOTATION_CONTAINERS, parseContainerList);
+  return {
+    mountPath: read(annotationsOf(pod), ANNOTATION_MOUNT_PATH, parseMountPath) ?? DEFAULT_MOUNT_PATH,
+    containers: chosenContainers(pod, chosen),
+    containersChosen: chosen !== undefined,
+  };
+}
+
+/** The mount path and the chosen containers alone (an injected pod needs nothing else). */
+export function resolveMountSettings(pod: V1Pod): Resolved<MountSettings> {
+  return refusing(() => mountSettings(pod));
+}
+
+/** Reads the pod's zkleader.io annotations over the config; the first invalid one refuses. */
+export function resolveSettings(pod: V1Pod, config: InjectorConfig): Resolved<InjectionSettings> {
+  const annotations = annotationsOf(pod);
+  return refusing(() => {
+    const election = electionName(pod);
+    const zookeeper = read(annotations, ANNOTATION_ZOOKEEPER, parseConnectString) ?? config.zookeeper;
+    if (zookeeper === undefined) {
+      throw new Refusal(
+        `no ZooKeeper to use: set the annotation ${ANNOTATION_ZOOKEEPER} to host:port[,host:port...][/chroot] (the webhook has no default)`,
+      );
+    }
+    const label = read(annotations, ANNOTATION_LABEL, parseBooleanValue) ?? true;
+    return {
+      election,
+      zookeeper,
+      sessionTimeoutMs: read(annotations, ANNOTATION_SESSION_TIMEOUT, parseSessionTimeout) ?? DEFAULT_SESSION_TIMEOUT_MS,
+      sidecarMode: read(annotations, ANNOTATION_SIDECAR_MODE, parseSidecarMode) ?? config.sidecarMode,
+      ...mountSettings(pod),
+      label,
+      projectedToken: label && pod.spec?.automountServiceAccountToken === false,
+      image: config.image,
+      imagePullPolicy: config.imagePullPolicy,
+      resources: config.resources,
+      version: config.version,
+    };
+  });
+}
+
+/** Admission warnings for zkleader.io keys this injector does not know (likely typos). */
+export function unknownKeyWarnings(pod: V1Pod): string[] {
+  const warnings: string[] = [];
+  for (const key of Object.keys(annotationsOf(pod))) {
+    if (key.startsWith('zkleader.io/') && !KNOWN_ANNOTATIONS.has(key)) {
+      warnings.push(`unknown annotation ${key} is ignored (a typo?)`);
+    }
+  }
+  for (const key of Object.keys(labelsOf(pod))) {
+    if (key.startsWith('zkleader.io/') && !KNOWN_LABELS.has(key)) {
+      warnings.push(`unknown label ${key} is ignored (a typo?)`);
+    }
+  }
+  return warnings;
+}
