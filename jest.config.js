@@ -18,6 +18,7 @@ export default {
   },
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   globalSetup: '<rootDir>/test/support/globalSetup.ts',
+  globalTeardown: '<rootDir>/test/support/globalTeardown.ts',
   testTimeout: 60_000,
   // Two cores; ZooKeeper JVMs and sidecar processes need room.
   maxWorkers: 2,
