@@ -1,0 +1,109 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LeaderSampler, SidecarProcess, waitForAgreement } from '../support/sidecarProcess.js';
+import { ZooKeeperEnsemble, type ZooKeeperServer } from '../support/zookeeperEnsemble.js';
+
+// Faults of ZooKeeper and of the leader process, against a real 3-node ensemble.
+let ensemble: ZooKeeperEnsemble;
+let sidecars: SidecarProcess[] = [];
+let sampler: LeaderSampler | undefined;
+
+beforeAll(async () => {
+  ensemble = await ZooKeeperEnsemble.start({ size: 3 });
+}, 60_000);
+
+afterAll(async () => {
+  await ensemble?.close();
+});
+
+afterEach(async () => {
+  sampler?.stop();
+  sampler = undefined;
+  await Promise.all(sidecars.map((s) => s.close()));
+  sidecars = [];
+});
+
+async function startSidecars(election: string, count: number): Promise<SidecarProcess[]> {
+  const group: SidecarProcess[] = [];
+  for (let i = 0; i < count; i++) {
+    const s = await SidecarProcess.start({ zookeeper: ensemble.connectString, election, podName: `${election}-${i}` });
+    sidecars.push(s);
+    group.push(s);
+  }
+  return group;
+}
+
+/** The session id the sidecar last logged on connecting, as ZooKeeper prints it (hex). */
+function lastSessionId(sidecar: SidecarProcess): string {
+  const ids = [...sidecar.logs.matchAll(/"sessionId":"(\d+)"/g)].map((m) => m[1] as string);
+  const last = ids.at(-1);
+  if (!last) throw new Error(`${sidecar.podName} logged no session id: ${sidecar.logs}`);
+  return BigInt(last).toString(16);
+}
+
+async function serverOfSession(hexId: string): Promise<ZooKeeperServer> {
+  for (const server of ensemble.servers) {
+    if ((await server.fourLetterWord('cons')).includes(`sid=0x${hexId}`)) return server;
+  }
+  throw new Error(`no server lists session 0x${hexId}`);
+}
+
+describe('sidecar under faults', () => {
+  it('a leader paused (SIGSTOP) past the session timeout: its validUntil passes before anyone else leads; on resume it steps down', async () => {
+    const group = await startSidecars('paused', 3);
+    const first = await waitForAgreement(group, 15_000);
+    const frozen = first.leader;
+    frozen.signal('SIGSTOP');
+    const frozenDoc = frozen.document();
+    const others = group.filter((s) => s !== frozen);
+    const successorDoc = await Promise.any(others.map((s) => s.waitFor((d) => d.isLeader, 20_000, 'leadership after the pause')));
+    // The file the frozen leader's app sees was valid only until before the successor began.
+    expect(frozenDoc?.isLeader).toBe(true);
+    expect(Date.parse(frozenDoc?.validUntil ?? '')).toBeLessThan(Date.parse(successorDoc.since));
+    expect(BigInt(successorDoc.epoch ?? '0')).toBeGreaterThan(BigInt(first.epoch));
+
+    frozen.signal('SIGCONT');
+    const resumed = await frozen.waitFor((d) => d.state === 'follower' && d.leader?.pod === successorDoc.self.pod, 20_000, 'stepping down after resume');
+    expect(resumed.epoch).toBe(successorDoc.epoch);
+    await waitForAgreement(group, 15_000);
+  }, 60_000);
+
+  it('one ZooKeeper server killed: sessions survive and leadership does not change', async () => {
+    const group = await startSidecars('onedown', 3);
+    const before = await waitForAgreement(group, 15_000);
+    sampler = new LeaderSampler(() => group);
+    // Kill the server the leader is connected to: the harder case (its connection is cut).
+    const victim = await serverOfSession(lastSessionId(before.leader));
+    await victim.kill();
+    // Longer than the session timeout: any session that did not survive would have shown.
+    await sleep(5000);
+    const after = await waitForAgreement(group, 10_000);
+    // It stepped down while cut off (connection rule) and resumed within its session.
+    expect(before.leader.logs).toContain('stepping down until reconnected');
+    expect(after.leader.podName).toBe(before.leader.podName);
+    expect(after.epoch).toBe(before.epoch);
+    expect(sampler.violations).toEqual([]);
+    expect(sampler.epochs).toEqual([before.epoch]);
+    await victim.start();
+    await victim.waitServing();
+  }, 60_000);
+
+  it('all servers stopped past the session timeout: every member says unknown; after the restart exactly one leader', async () => {
+    const group = await startSidecars('alldown', 3);
+    await waitForAgreement(group, 15_000);
+    sampler = new LeaderSampler(() => group);
+    await Promise.all(ensemble.servers.map((s) => s.stop()));
+    for (const s of group) {
+      const doc = await s.waitFor((d) => d.state === 'unknown', 5000, 'state unknown while ZooKeeper is down');
+      expect(doc).toMatchObject({ isLeader: false, leader: null, epoch: null });
+    }
+    await sleep(5000);
+    for (const s of group) expect(s.document()?.state).toBe('unknown');
+    expect((await group[0]?.http('/readyz'))?.body).toContain('ZooKeeper');
+
+    await Promise.all(ensemble.servers.map((s) => s.start()));
+    await Promise.all(ensemble.servers.map((s) => s.waitServing()));
+    await waitForAgreement(group, 30_000);
+    expect(sampler.violations).toEqual([]);
+  }, 90_000);
+});
