@@ -1,0 +1,36 @@
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadInjectorConfig, type InjectorConfig } from '../../src/config.js';
+
+/**
+ * The golden cases of the injector: `<case>.yaml` is the input, beside it
+ * `<case>.injected.yaml` (the output), or `<case>.refused.txt` (the refusal), and
+ * `<case>.warnings.txt` when there are warnings. UPDATE_GOLDEN=1 rewrites them.
+ */
+export const goldenDir = join(import.meta.dirname, '..', 'golden', 'inject');
+export const goldenConfigFile = join(goldenDir, 'webhook-config.yaml');
+/** Fixed, so that a release does not rewrite every golden file. */
+export const goldenVersion = '0.1.0';
+
+export function goldenConfig(): InjectorConfig {
+  return loadInjectorConfig(goldenConfigFile, goldenVersion);
+}
+
+export function goldenCases(): string[] {
+  return readdirSync(goldenDir)
+    .filter((f) => f.endsWith('.yaml') && !f.endsWith('.injected.yaml') && f !== 'webhook-config.yaml')
+    .map((f) => f.replace(/\.yaml$/, ''))
+    .sort();
+}
+
+export const updateGolden = process.env.UPDATE_GOLDEN === '1';
+
+/** The expected text of a golden file, or undefined when it does not exist; with UPDATE_GOLDEN=1 writes `actual` first. */
+export function golden(file: string, actual: string | undefined): string | undefined {
+  const path = join(goldenDir, file);
+  if (updateGolden) {
+    if (actual === undefined) rmSync(path, { force: true });
+    else writeFileSync(path, actual);
+  }
+  return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+}

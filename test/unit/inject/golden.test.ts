@@ -1,0 +1,79 @@
+import { describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { injectDocuments } from '../../../src/injectDocuments.js';
+import { validatePod } from '../../support/apiEmulator/podValidation.js';
+import { golden, goldenCases, goldenConfig, goldenDir } from '../../support/goldenInject.js';
+
+const config = goldenConfig();
+const templatePaths: Record<string, string[]> = {
+  Pod: [],
+  Deployment: ['spec', 'template'],
+  StatefulSet: ['spec', 'template'],
+  DaemonSet: ['spec', 'template'],
+  ReplicaSet: ['spec', 'template'],
+  Job: ['spec', 'template'],
+  CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
+};
+
+/** Every Pod of the output, templates made into pods the way their controllers would. */
+function podsOf(yaml: string): unknown[] {
+  const pods: unknown[] = [];
+  for (const document of parseAllDocuments(yaml) as ReturnType<typeof parseAllDocuments> & unknown[]) {
+    const object = document.toJS() as { kind?: string } | null;
+    const path = object?.kind !== undefined ? templatePaths[object.kind] : undefined;
+    if (!object || path === undefined) continue;
+    const template = path.reduce<Record<string, unknown>>((node, key) => node[key] as Record<string, unknown>, object as Record<string, unknown>);
+    const metadata = (template.metadata ?? {}) as Record<string, unknown>;
+    pods.push({ apiVersion: 'v1', kind: 'Pod', ...template, metadata: { name: 'golden-pod', namespace: 'default', ...metadata } });
+  }
+  return pods;
+}
+
+describe('golden injection cases (UPDATE_GOLDEN=1 rewrites the expected files)', () => {
+  const cases = goldenCases();
+
+  it('has the cases the issue asks for', () => {
+    for (const required of ['bare-pod', 'existing-volumes-and-init-containers', 'deployment-chosen-container', 'classic-mode', 'automount-off', 'already-injected', 'reinvoked-new-container']) {
+      expect(cases).toContain(required);
+    }
+    expect(cases.filter((c) => c.startsWith('refused-')).length).toBeGreaterThanOrEqual(10);
+  });
+
+  describe.each(cases)('%s', (name) => {
+    const input = readFileSync(join(goldenDir, `${name}.yaml`), 'utf8');
+    const result = injectDocuments(input, config);
+
+    it('matches its expected output', () => {
+      const injected = golden(`${name}.injected.yaml`, result.kind === 'injected' ? result.output : undefined);
+      const refused = golden(`${name}.refused.txt`, result.kind === 'refused' ? `${result.message}\n` : undefined);
+      const warnings = golden(`${name}.warnings.txt`, result.kind === 'injected' && result.warnings.length > 0 ? `${result.warnings.join('\n')}\n` : undefined);
+      if (result.kind === 'injected') {
+        expect(result.output).toBe(injected);
+        expect(refused).toBeUndefined();
+        expect(result.warnings.length > 0 ? `${result.warnings.join('\n')}\n` : undefined).toBe(warnings);
+      } else {
+        expect(`${result.message}\n`).toBe(refused);
+        expect(injected).toBeUndefined();
+      }
+      // Refusals are only the refused-* cases, and the other way round.
+      expect(result.kind === 'refused').toBe(name.startsWith('refused-'));
+    });
+
+    if (!name.startsWith('refused-')) {
+      it('produces pods that pass the API server pod validation', () => {
+        if (result.kind !== 'injected') throw new Error(`expected an injection, got ${result.message}`);
+        const pods = podsOf(result.output);
+        expect(pods.length).toBeGreaterThan(0);
+        for (const pod of pods) expect(validatePod(pod)).toEqual([]);
+      });
+
+      it('is idempotent: injecting the output again changes nothing', () => {
+        if (result.kind !== 'injected') throw new Error(`expected an injection, got ${result.message}`);
+        const again = injectDocuments(result.output, config);
+        expect(again).toEqual({ kind: 'injected', output: result.output, warnings: result.warnings });
+      });
+    }
+  });
+});
