@@ -4,19 +4,13 @@ import type { IVolume } from 'kubernetes-models/v1/Volume';
 import type { IProbe } from 'kubernetes-models/v1/Probe';
 import type { IObjectFieldSelector } from 'kubernetes-models/v1/ObjectFieldSelector';
 import { validate as validatePodSchema } from 'kubernetes-models/_schemas/IoK8sApiCoreV1Pod';
-import { duplicate, forbidden, invalid, notFound, notSupported, required, typeInvalid, type FieldError } from './fieldError.js';
-import { isDns1123Label, isDns1123Subdomain, isEnvVarName, isQualifiedName, isValidLabelValue } from './nameSyntax.js';
+import { duplicate, forbidden, invalid, notFound, notSupported, required, type FieldError } from './fieldError.js';
+import { schemaCauses } from './schemaValidation.js';
+import { canonicalJson } from './canonicalJson.js';
+import { isDns1123Label, isEnvVarName } from './nameSyntax.js';
+import { validateObjectMeta } from './objectMetaValidation.js';
 
 export type { FieldError } from './fieldError.js';
-
-/** What the compiled ajv validator of kubernetes-models leaves on itself after a failed run. */
-interface SchemaError {
-  instancePath: string;
-  keyword: string;
-  params: { missingProperty?: string; type?: string; allowedValues?: unknown[] };
-  message?: string;
-}
-const podSchema = validatePodSchema as ((data: unknown) => boolean) & { errors?: SchemaError[] | null };
 
 /** The downward API paths an env var may read (k8s validFieldPathExpressionsEnv). */
 const envFieldPaths = [
@@ -34,7 +28,6 @@ const envFieldPaths = [
 ];
 /** The paths a downwardAPI volume item may read (k8s validVolumeDownwardAPIFieldPathExpressions). */
 const volumeFieldPaths = ['metadata.annotations', 'metadata.labels', 'metadata.name', 'metadata.namespace', 'metadata.uid'];
-const totalAnnotationSizeLimit = 256 * 1024;
 
 /**
  * Checks a pod against the Kubernetes OpenAPI schema (kubernetes-models' Pod validator,
@@ -42,82 +35,11 @@ const totalAnnotationSizeLimit = 256 * 1024;
  * Returns the causes the apiserver would put in a 422 Invalid Status; [] when valid.
  */
 export function validatePod(pod: unknown): FieldError[] {
-  if (typeof pod !== 'object' || pod === null || Array.isArray(pod)) return [typeInvalid('<root>', pod, 'a Pod must be a JSON object')];
-  const schemaErrors = validateSchema(pod);
+  const schemaErrors = schemaCauses(validatePodSchema, pod);
   // The rules below read the pod through its schema types, so they run on a well-formed pod only.
   if (schemaErrors.length > 0) return schemaErrors;
   const typed = pod as IPod;
-  return [...validateMetadata(typed), ...validateSpec(typed)];
-}
-
-function validateSchema(pod: object): FieldError[] {
-  if (podSchema(pod)) return [];
-  return (podSchema.errors ?? []).map((e) => {
-    const segments = e.instancePath.split('/').slice(1).map(unescapePointer);
-    const field = fieldPath(pod, segments);
-    const value = valueAt(pod, segments);
-    switch (e.keyword) {
-      case 'required':
-        return required(joinField(field, e.params.missingProperty ?? ''));
-      case 'type':
-        return typeInvalid(field, value, `must be of type ${e.params.type ?? 'unknown'}`);
-      case 'enum':
-        return notSupported(field, value, (e.params.allowedValues ?? []).map(String));
-      default:
-        return invalid(field, value, e.message ?? e.keyword);
-    }
-  });
-}
-
-function unescapePointer(segment: string): string {
-  return segment.replace(/~1/g, '/').replace(/~0/g, '~');
-}
-
-/** JSON pointer segments → the apiserver's field path: `spec.containers[0].name`, `metadata.labels[a/b]`. */
-function fieldPath(root: unknown, segments: string[]): string {
-  let path = '';
-  let node: unknown = root;
-  for (const seg of segments) {
-    if (Array.isArray(node)) path += `[${seg}]`;
-    else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(seg)) path = joinField(path, seg);
-    else path += `[${seg}]`;
-    node = step(node, seg);
-  }
-  return path || '<root>';
-}
-
-function joinField(parent: string, child: string): string {
-  return parent && parent !== '<root>' ? `${parent}.${child}` : child;
-}
-
-function step(node: unknown, seg: string): unknown {
-  if (typeof node !== 'object' || node === null) return undefined;
-  return (node as Record<string, unknown>)[seg];
-}
-
-function valueAt(root: unknown, segments: string[]): unknown {
-  return segments.reduce(step, root);
-}
-
-function validateMetadata(pod: IPod): FieldError[] {
-  const errs: FieldError[] = [];
-  const meta = pod.metadata ?? {};
-  if (!meta.name) errs.push(required('metadata.name', 'name or generateName is required'));
-  else for (const msg of isDns1123Subdomain(meta.name)) errs.push(invalid('metadata.name', meta.name, msg));
-  if (meta.namespace) for (const msg of isDns1123Label(meta.namespace)) errs.push(invalid('metadata.namespace', meta.namespace, msg));
-  for (const [key, value] of Object.entries(meta.labels ?? {})) {
-    for (const msg of isQualifiedName(key)) errs.push(invalid('metadata.labels', key, msg));
-    for (const msg of isValidLabelValue(value)) errs.push(invalid('metadata.labels', value, msg));
-  }
-  let annotationBytes = 0;
-  for (const [key, value] of Object.entries(meta.annotations ?? {})) {
-    for (const msg of isQualifiedName(key.toLowerCase())) errs.push(invalid('metadata.annotations', key, msg));
-    annotationBytes += Buffer.byteLength(key) + Buffer.byteLength(value);
-  }
-  if (annotationBytes > totalAnnotationSizeLimit) {
-    errs.push({ field: 'metadata.annotations', reason: 'FieldValueTooLong', message: `Too long: may not be more than ${totalAnnotationSizeLimit} bytes` });
-  }
-  return errs;
+  return [...validateObjectMeta(typed.metadata), ...validateSpec(typed)];
 }
 
 function validateSpec(pod: IPod): FieldError[] {
@@ -231,4 +153,26 @@ function validateProbe(probe: IProbe, path: string, errs: FieldError[]): void {
 
 function validatePortNumber(port: number, path: string, errs: FieldError[]): void {
   if (!Number.isInteger(port) || port < 1 || port > 65535) errs.push(invalid(path, port, 'must be between 1 and 65535, inclusive'));
+}
+
+/** What `spec` may change on a pod update (ValidatePodUpdate); everything else is frozen at creation. */
+const mutableSpecNote =
+  'pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,' +
+  '`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)';
+
+/** The pod rules plus the update rule: the spec of a stored pod is immutable except for images and a few fields. */
+export function validatePodUpdate(updated: unknown, stored: IPod): FieldError[] {
+  const errs = validatePod(updated);
+  if (errs.length > 0) return errs;
+  if (canonicalJson(frozenSpec(updated as IPod)) !== canonicalJson(frozenSpec(stored))) errs.push(forbidden('spec', mutableSpecNote));
+  return errs;
+}
+
+function frozenSpec(pod: IPod): unknown {
+  const spec = structuredClone(pod.spec ?? { containers: [] });
+  delete spec.activeDeadlineSeconds;
+  delete spec.tolerations;
+  delete spec.terminationGracePeriodSeconds;
+  for (const c of [...spec.containers, ...(spec.initContainers ?? [])]) delete c.image;
+  return spec;
 }
