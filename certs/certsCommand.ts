@@ -37,7 +37,8 @@ function validityDays(raw: string): number {
   return days;
 }
 
-const flagSpecs = {
+/** The flags of `zkleader certs` (exported so the deploy tests parse the Job's arguments with them). */
+export const certsFlags = {
   service: requiredString({ description: "the webhook's Service name", valueName: 'S', parse: label }),
   namespace: requiredString({ description: "the webhook's namespace", valueName: 'NS', env: ['POD_NAMESPACE'], parse: label }),
   out: optionalString({ description: 'write ca.crt, tls.crt and tls.key (mode 0600) into this directory', valueName: 'DIR' }),
@@ -79,9 +80,9 @@ export async function writeCertificateFiles(dir: string, content: SecretContent)
 }
 
 async function run(argv: string[], ctx: CommandContext): Promise<number> {
-  const { flags, help } = parseFlags(flagSpecs, argv, ctx.env);
+  const { flags, help } = parseFlags(certsFlags, argv, ctx.env);
   if (help) {
-    ctx.stdout.write(formatHelp(usage, summary, flagSpecs));
+    ctx.stdout.write(formatHelp(usage, summary, certsFlags));
     return 0;
   }
   if (flags.out === undefined && flags.secret === undefined) throw new UsageError('--out or --secret is required (files, or the Secret in the cluster)');

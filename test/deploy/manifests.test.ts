@@ -1,0 +1,345 @@
+import { describe, expect, it } from '@jest/globals';
+import type { V1Container, V1Deployment, V1MutatingWebhookConfiguration, V1Pod, V1PodSpec, V1Service, V1StatefulSet } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { CronJob, Job } from 'kubernetes-models/batch/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { parse as parseYaml } from 'yaml';
+import { certsFlags } from '../../certs/certsCommand.js';
+import { parseFlags } from '../../cli/flags.js';
+import { main } from '../../cli/main.js';
+import { sidecarFlags } from '../../sidecar/sidecarFlags.js';
+import { parseInjectorConfig } from '../../src/config.js';
+import { inject } from '../../src/inject.js';
+import { validatePod } from '../support/apiEmulator/podValidation.js';
+import { type KubernetesObject, podSpecsOf, renderKustomization } from '../support/kustomize.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+const image = `ghcr.io/zkleader/zkleader:v${version}`;
+
+const rendered = {
+  webhook: renderKustomization(join(root, 'deploy')),
+  zookeeper: renderKustomization(join(root, 'deploy', 'zookeeper')),
+  example: renderKustomization(join(root, 'deploy', 'example')),
+};
+const all = Object.entries(rendered).flatMap(([set, objects]) => objects.map((obj) => ({ set, obj })));
+
+/** The kubernetes-models class (OpenAPI schema, offline) of every kind deploy/ uses. */
+const schemas: Record<string, new (data: never) => { validate(): void }> = {
+  'v1/Namespace': Namespace,
+  'v1/ServiceAccount': ServiceAccount,
+  'v1/ConfigMap': ConfigMap,
+  'v1/Service': Service,
+  'apps/v1/Deployment': Deployment,
+  'apps/v1/StatefulSet': StatefulSet,
+  'batch/v1/Job': Job,
+  'batch/v1/CronJob': CronJob,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': MutatingWebhookConfiguration,
+  'rbac.authorization.k8s.io/v1/Role': Role,
+  'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
+  'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
+};
+const clusterScoped = new Set(['Namespace', 'MutatingWebhookConfiguration', 'ClusterRole', 'ClusterRoleBinding']);
+
+function find<T>(objects: KubernetesObject[], kind: string, name: string): T {
+  const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
+  if (!found) throw new Error(`no ${kind} ${name} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+  return found as unknown as T;
+}
+
+function podTemplateLabels(obj: KubernetesObject): Record<string, string> | undefined {
+  const spec = obj.spec as { template?: { metadata?: { labels?: Record<string, string> } } } | undefined;
+  return spec?.template?.metadata?.labels;
+}
+
+const workloads = all.filter(({ obj }) => podTemplateLabels(obj) !== undefined);
+
+function matches(selector: Record<string, string>, labels: Record<string, string> | undefined): boolean {
+  return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+}
+
+function containersOf(spec: V1PodSpec): V1Container[] {
+  return [...(spec.initContainers ?? []), ...spec.containers];
+}
+
+describe('every rendered manifest', () => {
+  it.each(all.map(({ set, obj }) => [`${set}: ${obj.kind}/${obj.metadata.name}`, obj] as const))('%s validates against the Kubernetes schema', (_name, obj) => {
+    const Model = schemas[`${obj.apiVersion}/${obj.kind}`];
+    if (!Model) throw new Error(`no schema for ${obj.apiVersion} ${obj.kind}; add its kubernetes-models class`);
+    expect(() => new Model(obj as never).validate()).not.toThrow();
+    expect(obj.metadata.namespace === undefined).toBe(clusterScoped.has(obj.kind));
+  });
+
+  it('puts each set in one namespace of its own, which it creates', () => {
+    for (const [set, objects] of Object.entries(rendered)) {
+      const namespaces = new Set(objects.filter((o) => !clusterScoped.has(o.kind)).map((o) => o.metadata.namespace));
+      expect([set, namespaces.size]).toEqual([set, 1]);
+      const [namespace] = namespaces;
+      expect(find<KubernetesObject>(objects, 'Namespace', namespace ?? '').metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    }
+  });
+
+  it('runs every container non-root, without privilege escalation or capabilities, on a read-only root filesystem', () => {
+    const podSpecs = all.flatMap(({ obj }) => podSpecsOf(obj).map((spec) => ({ name: `${obj.kind}/${obj.metadata.name}`, spec: spec as unknown as V1PodSpec })));
+    expect(podSpecs.length).toBe(5);
+    for (const { name, spec } of podSpecs) {
+      expect([name, spec.securityContext?.runAsNonRoot, spec.securityContext?.seccompProfile?.type]).toEqual([name, true, 'RuntimeDefault']);
+      expect(spec.securityContext?.runAsUser).toBeGreaterThan(0);
+      for (const c of containersOf(spec)) {
+        const sc = c.securityContext;
+        expect([name, c.name, sc?.readOnlyRootFilesystem, sc?.allowPrivilegeEscalation, sc?.runAsNonRoot, sc?.capabilities?.drop]).toEqual([name, c.name, true, false, true, ['ALL']]);
+        expect([name, c.name, typeof c.resources?.requests?.memory, typeof c.resources?.limits?.memory]).toEqual([name, c.name, 'string', 'string']);
+      }
+    }
+  });
+});
+
+describe('selectors', () => {
+  it('of Deployments and StatefulSets match their own pod templates', () => {
+    const controllers = workloads.filter(({ obj }) => obj.kind === 'Deployment' || obj.kind === 'StatefulSet');
+    expect(controllers.length).toBe(3);
+    for (const { obj } of controllers) {
+      const selector = (obj.spec as { selector?: { matchLabels?: Record<string, string> } }).selector?.matchLabels ?? {};
+      expect(Object.keys(selector).length).toBeGreaterThan(0);
+      expect([obj.metadata.name, matches(selector, podTemplateLabels(obj))]).toEqual([obj.metadata.name, true]);
+    }
+  });
+
+  it('of Services, PDBs and anti-affinity terms select a pod template of their namespace', () => {
+    // zkleader.io/role is set on the pod by the webhook (follower) and the sidecar (leader).
+    const injectedLabels = (labels: Record<string, string> | undefined) => (labels?.['zkleader.io/inject'] === 'true' ? { ...labels, 'zkleader.io/role': 'leader' } : labels);
+    const selectsSomePod = (selector: Record<string, string>, namespace: string | undefined) =>
+      workloads.some(({ obj }) => obj.metadata.namespace === namespace && matches(selector, injectedLabels(podTemplateLabels(obj))));
+    let checked = 0;
+    for (const { obj } of all) {
+      if (obj.kind === 'Service') {
+        const selector = (obj as unknown as V1Service).spec?.selector ?? {};
+        expect([obj.metadata.name, selectsSomePod(selector, obj.metadata.namespace)]).toEqual([obj.metadata.name, true]);
+        checked++;
+      }
+      if (obj.kind === 'PodDisruptionBudget') {
+        const selector = (obj.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels;
+        expect([obj.metadata.name, selectsSomePod(selector, obj.metadata.namespace)]).toEqual([obj.metadata.name, true]);
+        checked++;
+      }
+      for (const spec of podSpecsOf(obj) as unknown as V1PodSpec[]) {
+        for (const term of spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []) {
+          expect(matches(term.podAffinityTerm.labelSelector?.matchLabels ?? {}, podTemplateLabels(obj))).toBe(true);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBe(9);
+  });
+
+  it('of the leader Service include zkleader.io/role: leader, on a pod template that opts in by label', () => {
+    const service = find<V1Service>(rendered.example, 'Service', 'orders-leader');
+    expect(service.spec?.selector).toEqual({ 'app.kubernetes.io/name': 'orders', 'zkleader.io/role': 'leader' });
+    const deployment = find<V1Deployment>(rendered.example, 'Deployment', 'orders');
+    expect(deployment.spec?.replicas).toBe(3);
+    expect(deployment.spec?.template.metadata?.labels?.['zkleader.io/inject']).toBe('true');
+  });
+});
+
+describe('the ZooKeeper ensemble', () => {
+  const sts = find<V1StatefulSet>(rendered.zookeeper, 'StatefulSet', 'zookeeper');
+  const container = sts.spec?.template.spec?.containers.find((c) => c.name === 'zookeeper');
+  const env = Object.fromEntries((container?.env ?? []).map((e) => [e.name, e.value ?? '']));
+
+  it('lists one server per replica, by the stable names of its headless Service', () => {
+    const headless = find<V1Service>(rendered.zookeeper, 'Service', sts.spec?.serviceName ?? '');
+    expect(headless.spec?.clusterIP).toBe('None');
+    expect(headless.spec?.publishNotReadyAddresses).toBe(true);
+    const servers = (env.ZOO_SERVERS ?? '').split(/\s+/).filter(Boolean);
+    expect(servers.length).toBe(sts.spec?.replicas);
+    servers.forEach((server, ordinal) => {
+      expect(server).toBe(`server.${ordinal + 1}=zookeeper-${ordinal}.${headless.metadata?.name}.zookeeper.svc.cluster.local:2888:3888;2181`);
+    });
+    // myid is the ordinal + 1, as in the server list.
+    expect(container?.command?.join(' ')).toContain('ZOO_MY_ID=$(( ${HOSTNAME##*-} + 1 ))');
+  });
+
+  it('runs the official 3.9 image with ruok allowed and probed, autopurge on, data and log on their own claims', () => {
+    expect(container?.image).toBe('zookeeper:3.9');
+    expect((env.ZOO_4LW_COMMANDS_WHITELIST ?? '').split(',')).toContain('ruok');
+    for (const probe of [container?.readinessProbe, container?.livenessProbe]) expect(probe?.exec?.command?.join(' ')).toContain('printf ruok');
+    expect(Number(env.ZOO_AUTOPURGE_PURGEINTERVAL)).toBeGreaterThan(0);
+    expect(Number(env.ZOO_AUTOPURGE_SNAPRETAINCOUNT)).toBeGreaterThanOrEqual(3);
+    expect(sts.spec?.volumeClaimTemplates?.map((c) => c.metadata?.name)).toEqual(['data', 'datalog']);
+    const mounts = Object.fromEntries((container?.volumeMounts ?? []).map((m) => [m.name, m.mountPath]));
+    expect([mounts.data, mounts.datalog]).toEqual([env.ZOO_DATA_DIR, env.ZOO_DATA_LOG_DIR]);
+    expect(sts.spec?.template.spec?.securityContext).toMatchObject({ runAsUser: 1000, fsGroup: 1000 });
+    expect(find<{ spec: { maxUnavailable: number } }>(rendered.zookeeper, 'PodDisruptionBudget', 'zookeeper').spec.maxUnavailable).toBe(1);
+  });
+
+  it('is the one the webhook configuration points sidecars at', () => {
+    const config = parseYaml(find<{ data: Record<string, string> }>(rendered.webhook, 'ConfigMap', 'zkleader-webhook-config').data['config.yaml'] ?? '') as { zookeeper: string };
+    const client = find<V1Service>(rendered.zookeeper, 'Service', 'zookeeper');
+    expect(config.zookeeper).toBe(`${client.metadata?.name}.${client.metadata?.namespace}.svc.cluster.local:${client.spec?.ports?.[0]?.port}`);
+  });
+});
+
+describe('the webhook', () => {
+  const mwc = find<V1MutatingWebhookConfiguration>(rendered.webhook, 'MutatingWebhookConfiguration', 'zkleader');
+  const service = find<V1Service>(rendered.webhook, 'Service', 'zkleader-webhook');
+  const deployment = find<V1Deployment>(rendered.webhook, 'Deployment', 'zkleader-webhook');
+  const container = deployment.spec?.template.spec?.containers[0];
+
+  it('has two entries, label opt-in failing closed and the rest open, both safe to reinvoke', () => {
+    const entries = mwc.webhooks ?? [];
+    expect(entries.map((w) => [w.failurePolicy, w.objectSelector])).toEqual([
+      ['Fail', { matchLabels: { 'zkleader.io/inject': 'true' } }],
+      ['Ignore', { matchExpressions: [{ key: 'zkleader.io/inject', operator: 'NotIn', values: ['true'] }] }],
+    ]);
+    for (const w of entries) {
+      expect(w.sideEffects).toBe('None');
+      expect(w.timeoutSeconds).toBeLessThanOrEqual(10);
+      expect(w.admissionReviewVersions).toEqual(['v1']);
+      expect(w.reinvocationPolicy).toBe('IfNeeded');
+      expect(w.rules).toEqual([{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }]);
+      expect(w.namespaceSelector?.matchExpressions).toEqual([
+        { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'kube-node-lease', 'kube-public', 'zkleader-system'] },
+      ]);
+      expect(w.clientConfig.caBundle).toBeUndefined();
+      expect(w.clientConfig.service).toEqual({ name: service.metadata?.name, namespace: service.metadata?.namespace, path: '/mutate', port: 443 });
+    }
+  });
+
+  it('is reached on 443 → the container port the webhook listens on (8443)', () => {
+    const port = service.spec?.ports?.[0];
+    expect(port?.port).toBe(443);
+    const target = container?.ports?.find((p) => p.name === port?.targetPort);
+    expect(target?.containerPort).toBe(8443);
+    expect(container?.args).toContain('--listen=0.0.0.0:8443');
+    expect(deployment.spec?.replicas).toBe(2);
+    expect(container?.readinessProbe?.httpGet?.path).toBe('/readyz');
+    expect(container?.livenessProbe?.httpGet?.path).toBe('/healthz');
+  });
+
+  it('runs flags that `zkleader webhook` has, and a config it accepts, with the image it injects', async () => {
+    const out = new PassThrough();
+    let help = '';
+    out.on('data', (d: Buffer) => (help += d.toString()));
+    const ctx = { env: {}, stdin: new PassThrough(), stdout: out, stderr: new PassThrough(), signal: new AbortController().signal };
+    expect(await main(['webhook', '--help'], ctx)).toBe(0);
+    expect(container?.args?.[0]).toBe('webhook');
+    for (const arg of container?.args?.slice(1) ?? []) expect(help).toContain(` ${arg.split('=')[0]} `);
+    const configYaml = find<{ data: Record<string, string> }>(rendered.webhook, 'ConfigMap', 'zkleader-webhook-config').data['config.yaml'];
+    const config = parseInjectorConfig(parseYaml(configYaml ?? ''), version);
+    expect(config.image).toBe(image);
+    expect(container?.image).toBe(image);
+  });
+
+  it('has no API access: no token, no binding', () => {
+    const sa = find<{ automountServiceAccountToken: boolean }>(rendered.webhook, 'ServiceAccount', 'zkleader-webhook');
+    expect(sa.automountServiceAccountToken).toBe(false);
+    expect(deployment.spec?.template.spec?.automountServiceAccountToken).toBe(false);
+    const bindings = rendered.webhook.filter((o) => o.kind.endsWith('RoleBinding'));
+    for (const b of bindings) expect((b as unknown as { subjects: { name: string }[] }).subjects.map((s) => s.name)).not.toContain('zkleader-webhook');
+  });
+});
+
+describe('the certificates Job and CronJob', () => {
+  const job = find<{ spec: { template: { spec: V1PodSpec } } }>(rendered.webhook, 'Job', 'zkleader-certs');
+  const cron = find<{ spec: { concurrencyPolicy: string; jobTemplate: { spec: { template: { spec: V1PodSpec } } } } }>(rendered.webhook, 'CronJob', 'zkleader-certs');
+
+  it.each([
+    ['Job', job.spec.template.spec],
+    ['CronJob', cron.spec.jobTemplate.spec.template.spec],
+  ])('%s runs `zkleader certs` on the Secret the webhook mounts and the webhook configuration', (_kind, spec) => {
+    const container = spec.containers[0];
+    expect(container?.image).toBe(image);
+    expect(container?.args?.[0]).toBe('certs');
+    const { flags } = parseFlags(certsFlags, container?.args?.slice(1) ?? [], { POD_NAMESPACE: 'zkleader-system' });
+    const webhookPod = find<V1Deployment>(rendered.webhook, 'Deployment', 'zkleader-webhook').spec?.template.spec;
+    expect(flags.secret).toBe(webhookPod?.volumes?.find((v) => v.name === 'tls')?.secret?.secretName);
+    expect(flags['webhook-config']).toBe('zkleader');
+    expect(flags.service).toBe('zkleader-webhook');
+    expect(container?.env?.find((e) => e.name === 'POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.namespace');
+    expect(spec.serviceAccountName).toBe('zkleader-certs');
+  });
+
+  it('are allowed only their Secret and the one webhook configuration', () => {
+    expect(cron.spec.concurrencyPolicy).toBe('Forbid');
+    const role = find<{ rules: unknown[] }>(rendered.webhook, 'Role', 'zkleader-certs');
+    expect(role.rules).toEqual([
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['zkleader-webhook-tls'], verbs: ['get', 'update'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+    ]);
+    const clusterRole = find<{ rules: unknown[] }>(rendered.webhook, 'ClusterRole', 'zkleader-certs');
+    expect(clusterRole.rules).toEqual([
+      { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: ['zkleader'], verbs: ['get', 'patch'] },
+    ]);
+    for (const kind of ['RoleBinding', 'ClusterRoleBinding']) {
+      const binding = find<{ subjects: unknown[]; roleRef: { name: string } }>(rendered.webhook, kind, 'zkleader-certs');
+      expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'zkleader-certs', namespace: 'zkleader-system' }]);
+      expect(binding.roleRef.name).toBe('zkleader-certs');
+    }
+  });
+});
+
+describe('the example, injected as the webhook would', () => {
+  const deployment = find<V1Deployment>(rendered.example, 'Deployment', 'orders');
+  const configYaml = find<{ data: Record<string, string> }>(rendered.webhook, 'ConfigMap', 'zkleader-webhook-config').data['config.yaml'];
+  const config = parseInjectorConfig(parseYaml(configYaml ?? ''), version);
+  const pod: V1Pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { ...deployment.spec?.template.metadata, name: 'orders-7c9f-abcde', namespace: 'zkleader-example' },
+    spec: deployment.spec?.template.spec as V1PodSpec,
+  };
+  const result = inject(structuredClone(pod), config);
+  if (result.kind !== 'injected') throw new Error(`the example was not injected: ${JSON.stringify(result)}`);
+  const injected = result.pod;
+  const sidecar = containersOf(injected.spec as V1PodSpec).find((c) => c.name === 'zkleader');
+
+  it('gets a pod the API server accepts, still restricted in every container', () => {
+    expect(result.warnings).toEqual([]);
+    expect(validatePod(injected)).toEqual([]);
+    for (const c of containersOf(injected.spec as V1PodSpec)) {
+      expect([c.name, c.securityContext?.readOnlyRootFilesystem, c.securityContext?.allowPrivilegeEscalation]).toEqual([c.name, true, false]);
+    }
+  });
+
+  it('runs the sidecar with the image, arguments and environment the sidecar CLI accepts', () => {
+    expect(sidecar?.image).toBe(image);
+    expect(sidecar?.command).toBeUndefined();
+    expect(sidecar?.args?.[0]).toBe('sidecar');
+    // The downward API resolves fieldRefs at run time; stand in for it.
+    const downward: Record<string, string> = { 'metadata.name': 'orders-7c9f-abcde', 'metadata.namespace': 'zkleader-example', 'metadata.uid': 'uid-1', 'status.podIP': '10.0.1.7' };
+    const env: NodeJS.ProcessEnv = {};
+    for (const e of sidecar?.env ?? []) env[e.name] = e.value ?? downward[e.valueFrom?.fieldRef?.fieldPath ?? ''];
+    const knownVariables = new Set(Object.entries(sidecarFlags).flatMap(([flag, spec]) => [`ZKLEADER_${flag.replace(/-/g, '_').toUpperCase()}`, ...spec.env]));
+    for (const name of Object.keys(env)) expect([name, knownVariables.has(name)]).toEqual([name, true]);
+    const { flags } = parseFlags(sidecarFlags, sidecar?.args?.slice(1) ?? [], env);
+    expect(flags).toMatchObject({
+      zookeeper: 'zookeeper.zookeeper.svc.cluster.local:2181',
+      election: 'orders',
+      namespace: 'zkleader-example',
+      'pod-name': 'orders-7c9f-abcde',
+      'pod-ip': '10.0.1.7',
+      dir: '/var/run/zkleader',
+      'session-timeout': 10_000,
+      'no-label': false,
+    });
+  });
+
+  it('mounts the leader file read-only where the app reads it, and its account may label pods', () => {
+    const app = injected.spec?.containers.find((c) => c.name === 'app');
+    expect(app?.volumeMounts).toContainEqual(expect.objectContaining({ mountPath: '/var/run/zkleader', readOnly: true }));
+    expect(app?.command?.join('\n')).toContain('cat /var/run/zkleader/leader');
+    const role = find<{ rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] }>(rendered.example, 'Role', 'orders-zkleader');
+    expect(role.rules).toContainEqual({ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'patch'] });
+    expect(role.rules).toContainEqual({ apiGroups: [''], resources: ['events'], verbs: ['create'] });
+    const binding = find<{ subjects: { name: string }[] }>(rendered.example, 'RoleBinding', 'orders-zkleader');
+    expect(binding.subjects.map((s) => s.name)).toEqual([deployment.spec?.template.spec?.serviceAccountName]);
+  });
+});
