@@ -1,0 +1,254 @@
+import { describe, expect, it } from '@jest/globals';
+import type { V1Pod } from '@kubernetes/client-node';
+import { parseConnectString } from '../../../src/annotations.js';
+import { defaultInjectorConfig, parseInjectorConfig, type InjectorConfig } from '../../../src/config.js';
+import { inject, type InjectResult } from '../../../src/inject.js';
+import { parseListenAddress } from '../../../src/listenAddress.js';
+import { applyPatch, diffPatch } from '../../../src/patch.js';
+import { readPod } from '../../../src/podShape.js';
+
+const config: InjectorConfig = { ...defaultInjectorConfig('1.2.3'), zookeeper: 'zk:2181' };
+
+function pod(annotations: Record<string, string> | undefined, extra: Partial<V1Pod['spec']> = {}, labels: Record<string, string> | undefined = { app: 'web' }): V1Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'web-0', ...(labels && { labels }), ...(annotations && { annotations }) },
+    spec: { containers: [{ name: 'web', image: 'web:1' }], ...extra },
+  };
+}
+
+function injected(result: InjectResult): V1Pod {
+  if (result.kind !== 'injected') throw new Error(`expected an injection, got ${JSON.stringify(result)}`);
+  return result.pod;
+}
+
+const optIn = { 'zkleader.io/inject': 'true' };
+
+describe('inject: who is injected', () => {
+  it('skips pods that do not opt in, and pods that opt out by label or annotation', () => {
+    expect(inject(pod(undefined), config)).toEqual({ kind: 'skipped', reason: 'not-requested', warnings: [] });
+    expect(inject(pod({ 'zkleader.io/inject': 'false' }), config)).toMatchObject({ kind: 'skipped', reason: 'opted-out' });
+    expect(inject(pod(optIn, {}, { app: 'web', 'zkleader.io/inject': 'false' }), config)).toMatchObject({ kind: 'skipped', reason: 'opted-out' });
+  });
+
+  it('injects on the label alone', () => {
+    expect(inject(pod(undefined, {}, { app: 'web', 'zkleader.io/inject': 'true' }), config).kind).toBe('injected');
+  });
+
+  it('refuses an opt-in label value that is neither true nor false, naming the label', () => {
+    expect(inject(pod(undefined, {}, { app: 'web', 'zkleader.io/inject': 'True' }), config)).toEqual({
+      kind: 'refused',
+      code: 400,
+      message: 'label zkleader.io/inject: expected "true" or "false", got "True"',
+      warnings: [],
+    });
+  });
+
+  it('does not change its input', () => {
+    const input = pod(optIn);
+    const copy = structuredClone(input);
+    inject(input, config);
+    expect(input).toEqual(copy);
+  });
+});
+
+describe('inject: settings', () => {
+  it('takes the mode and ZooKeeper from the config unless annotations override them', () => {
+    const classic = { ...config, sidecarMode: 'classic' as const };
+    expect(injected(inject(pod(optIn), classic)).spec?.containers.map((c) => c.name)).toEqual(['web', 'zkleader']);
+    const native = injected(inject(pod({ ...optIn, 'zkleader.io/sidecar-mode': 'native', 'zkleader.io/zookeeper': 'a:1,b:2/x' }), classic));
+    expect(native.spec?.initContainers?.map((c) => c.name)).toEqual(['zkleader']);
+    expect(native.spec?.initContainers?.[0]?.env).toContainEqual({ name: 'ZKLEADER_ZOOKEEPER', value: 'a:1,b:2/x' });
+  });
+
+  it('refuses without any ZooKeeper, naming the annotation to set', () => {
+    const result = inject(pod(optIn), { ...config, zookeeper: undefined });
+    expect(result).toMatchObject({ kind: 'refused', code: 400 });
+    expect(result.kind === 'refused' && result.message).toContain('set the annotation zkleader.io/zookeeper');
+  });
+
+  it('prefers the election annotation, then app.kubernetes.io/name, then app', () => {
+    const election = (p: V1Pod) => injected(inject(p, config)).metadata?.labels?.['zkleader.io/election'];
+    expect(election(pod({ ...optIn, 'zkleader.io/election': 'chosen' }, {}, { app: 'a', 'app.kubernetes.io/name': 'b' }))).toBe('chosen');
+    expect(election(pod(optIn, {}, { app: 'a', 'app.kubernetes.io/name': 'b' }))).toBe('b');
+    expect(election(pod(optIn, {}, { app: 'a' }))).toBe('a');
+  });
+
+  it('refuses a label that cannot name an election, pointing at the annotation', () => {
+    const result = inject(pod(optIn, {}, { app: 'Web_App' }), config);
+    expect(result.kind === 'refused' && result.message).toBe(
+      'label app "Web_App" cannot name the election: expected a DNS-1123 label; set the annotation zkleader.io/election',
+    );
+  });
+
+  it('sets ZKLEADER_NO_LABEL and no role label when labelling is off, and no projected token', () => {
+    const result = injected(inject(pod({ ...optIn, 'zkleader.io/label': 'false' }, { automountServiceAccountToken: false }), config));
+    expect(result.spec?.initContainers?.[0]?.env).toContainEqual({ name: 'ZKLEADER_NO_LABEL', value: 'true' });
+    expect(result.metadata?.labels).toEqual({ app: 'web', 'zkleader.io/election': 'web' });
+    expect(result.spec?.volumes?.map((v) => v.name)).toEqual(['zkleader']);
+  });
+
+  it('overrides a role label given in the manifest: a new pod is a follower', () => {
+    expect(injected(inject(pod(optIn, {}, { app: 'web', 'zkleader.io/role': 'leader' }), config)).metadata?.labels?.['zkleader.io/role']).toBe('follower');
+  });
+
+  it('warns about unknown zkleader.io keys and still injects', () => {
+    const result = inject(pod({ ...optIn, 'zkleader.io/mountpath': '/x', 'other.io/x': 'y' }), config);
+    expect(result).toMatchObject({ kind: 'injected', warnings: ['unknown annotation zkleader.io/mountpath is ignored (a typo?)'] });
+  });
+});
+
+describe('inject: the JSON patch', () => {
+  it('adds whole maps and lists where the pod has none, escaping "/" in keys as ~1', () => {
+    const input = pod(undefined, {}, { app: 'web', 'zkleader.io/inject': 'true' });
+    const patch = diffPatch(input, injected(inject(input, config)));
+    const paths = patch.map((op) => `${op.op} ${op.path}`);
+    expect(paths).toContain('add /metadata/annotations');
+    expect(paths).toContain('add /spec/volumes');
+    expect(paths).toContain('add /spec/initContainers');
+    expect(paths).toContain('add /metadata/labels/zkleader.io~1role');
+    expect(paths).toContain('add /spec/containers/0/volumeMounts');
+  });
+
+  it('appends to existing maps and lists, key by key', () => {
+    const input = pod(optIn, { volumes: [{ name: 'data', emptyDir: {} }], initContainers: [{ name: 'init', image: 'i:1' }] });
+    const output = injected(inject(input, config));
+    const patch = diffPatch(input, output);
+    expect(patch.map((op) => `${op.op} ${op.path}`).sort()).toEqual(
+      [
+        'add /metadata/annotations/zkleader.io~1status',
+        'add /metadata/labels/zkleader.io~1election',
+        'add /metadata/labels/zkleader.io~1role',
+        'add /spec/containers/0/volumeMounts',
+        'add /spec/initContainers/1',
+        'add /spec/volumes/1',
+      ].sort(),
+    );
+    expect(applyPatch(input, patch)).toEqual(output);
+  });
+});
+
+describe('inject: an injected pod', () => {
+  it('records version, template hash and what it added in the status annotation', () => {
+    const status = JSON.parse(injected(inject(pod(optIn), config)).metadata?.annotations?.['zkleader.io/status'] ?? '{}') as unknown;
+    expect(status).toEqual({
+      version: '1.2.3',
+      templateHash: expect.stringMatching(/^[0-9a-f]{16}$/),
+      injected: { containers: ['zkleader'], volumes: ['zkleader'], mounts: ['web'] },
+    });
+  });
+
+  it('changes the template hash when the sidecar changes', () => {
+    const hash = (c: InjectorConfig) => injected(inject(pod(optIn), c)).metadata?.annotations?.['zkleader.io/status']?.match(/"templateHash":"(\w+)"/)?.[1];
+    expect(hash(config)).not.toBe(hash({ ...config, image: 'other:1' }));
+  });
+
+  it('is skipped on a second pass, and tops up only containers added since', () => {
+    const once = injected(inject(pod(optIn), config));
+    expect(inject(once, config)).toEqual({ kind: 'skipped', reason: 'already-injected', warnings: [] });
+    once.spec?.containers.push({ name: 'late', image: 'late:1' });
+    const topped = injected(inject(once, { ...config, version: '9.9.9', zookeeper: undefined }));
+    expect(topped.spec?.containers.find((c) => c.name === 'late')?.volumeMounts).toEqual([{ name: 'zkleader', mountPath: '/var/run/zkleader', readOnly: true }]);
+    expect(topped.spec?.initContainers?.filter((c) => c.name === 'zkleader')).toHaveLength(1);
+    const status = JSON.parse(topped.metadata?.annotations?.['zkleader.io/status'] ?? '{}') as { version: string; injected: { mounts: string[] } };
+    // The record keeps the version that injected the sidecar.
+    expect(status).toMatchObject({ version: '1.2.3', injected: { mounts: ['web', 'late'] } });
+  });
+
+  it('does not top up containers outside zkleader.io/containers', () => {
+    const once = injected(inject(pod({ ...optIn, 'zkleader.io/containers': 'web' }), config));
+    once.spec?.containers.push({ name: 'late', image: 'late:1' });
+    expect(inject(once, config)).toMatchObject({ kind: 'skipped', reason: 'already-injected' });
+  });
+
+  it('refuses a top-up whose new container already uses the mount path', () => {
+    const once = injected(inject(pod(optIn), config));
+    once.spec?.volumes?.push({ name: 'own', emptyDir: {} });
+    once.spec?.containers.push({ name: 'late', image: 'late:1', volumeMounts: [{ name: 'own', mountPath: '/var/run/zkleader/' }] });
+    const result = inject(once, config);
+    expect(result.kind === 'refused' && result.message).toContain('container "late" already mounts the volume "own" at /var/run/zkleader');
+  });
+
+  it('injects afresh when only a stale status annotation is there', () => {
+    const stale = pod({ ...optIn, 'zkleader.io/status': '{"version":"0.0.1"}' });
+    const result = injected(inject(stale, config));
+    expect(result.spec?.initContainers?.map((c) => c.name)).toEqual(['zkleader']);
+    expect(result.metadata?.annotations?.['zkleader.io/status']).toContain('"version":"1.2.3"');
+  });
+
+  it('refuses a projected-token volume name clash only when the token is needed', () => {
+    const volumes = [{ name: 'zkleader-token', emptyDir: {} }];
+    expect(inject(pod(optIn, { volumes }), config).kind).toBe('injected');
+    const result = inject(pod(optIn, { volumes, automountServiceAccountToken: false }), config);
+    expect(result.kind === 'refused' && result.message).toContain('volume named "zkleader-token"');
+  });
+});
+
+describe('parseInjectorConfig', () => {
+  it('fills the defaults: image of this version, native, small requests, 64Mi limit', () => {
+    expect(parseInjectorConfig(null, '1.0.0')).toEqual({
+      version: '1.0.0',
+      image: 'ghcr.io/zkleader/zkleader:v1.0.0',
+      imagePullPolicy: 'IfNotPresent',
+      zookeeper: undefined,
+      sidecarMode: 'native',
+      resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '64Mi' } },
+    });
+  });
+
+  it('merges resources over the defaults', () => {
+    expect(parseInjectorConfig({ resources: { limits: { memory: '128Mi', cpu: 1 } } }, '1').resources).toEqual({
+      requests: { cpu: '10m', memory: '32Mi' },
+      limits: { memory: '128Mi', cpu: '1' },
+    });
+  });
+
+  it.each([
+    [{ imagePullPolicy: 'Sometimes' }, 'imagePullPolicy: expected Always, IfNotPresent or Never, got "Sometimes"'],
+    [{ sidecarMode: 'sidecar' }, 'sidecarMode: expected "native" or "classic", got "sidecar"'],
+    [{ zookeeper: 'zk' }, 'zookeeper: expected host:port[,host:port...][/chroot] with ports 1-65535; "zk" is not host:port'],
+    [{ image: '' }, 'image: expected a non-empty string, got ""'],
+    [{ resources: { limits: { memory: 'lots' } } }, 'resources.limits.memory: expected a Kubernetes quantity such as "10m" or "64Mi", got "lots"'],
+    [{ resources: { limit: {} } }, 'resources.limit: unknown field; expected requests or limits'],
+    [{ mode: 'native' }, 'mode: unknown field; expected one of image, imagePullPolicy, zookeeper, sidecarMode, resources'],
+    [['image'], 'expected a map with the fields image, imagePullPolicy, zookeeper, sidecarMode, resources'],
+  ])('refuses %j naming the field', (document, message) => {
+    expect(() => parseInjectorConfig(document, '1')).toThrow(message);
+  });
+});
+
+describe('parseConnectString', () => {
+  it.each(['zk:2181', 'zk-0.zk.svc:2181,zk-1.zk.svc:2181', '127.0.0.1:1/a/b', '[::1]:2181'])('accepts %s', (raw) => {
+    expect(parseConnectString(raw)).toBe(raw);
+  });
+  it.each(['zk', 'zk:0', 'zk:65536', ':2181', 'zk:2181,', 'zk:2181/', 'zk:2181//x', '/chroot', 'zk:2181 '])('refuses %j', (raw) => {
+    expect(() => parseConnectString(raw)).toThrow('expected host:port[,host:port...][/chroot] with ports 1-65535');
+  });
+});
+
+describe('parseListenAddress', () => {
+  it('reads IPv4, names and bracketed IPv6', () => {
+    expect(parseListenAddress('0.0.0.0:8443')).toEqual({ host: '0.0.0.0', port: 8443 });
+    expect(parseListenAddress('[::]:0')).toEqual({ host: '::', port: 0 });
+    expect(() => parseListenAddress('8443')).toThrow('expected ADDR:PORT such as 0.0.0.0:8443');
+    expect(() => parseListenAddress('a:70000')).toThrow('expected ADDR:PORT');
+  });
+});
+
+describe('readPod', () => {
+  it.each([
+    [null, 'pod: expected an object'],
+    [{ spec: {} }, 'pod.spec.containers: expected a list'],
+    [{ spec: { containers: [{ image: 'x' }] } }, 'pod.spec.containers[0].name: expected a non-empty string'],
+    [{ metadata: { labels: { a: 1 } }, spec: { containers: [] } }, 'pod.metadata.labels["a"]: expected a string'],
+    [{ spec: { containers: [{ name: 'a', volumeMounts: [{ name: 'v' }] }] } }, 'pod.spec.containers[0].volumeMounts[0]: expected name and mountPath strings'],
+    [{ spec: { containers: [{ name: 'a', args: [1] }] } }, 'pod.spec.containers[0].args: expected a list of strings'],
+  ])('refuses %j naming the field', (value, message) => {
+    expect(() => readPod(value)).toThrow(message);
+  });
+
+  it('accepts the nulls Go writes for empty lists and maps', () => {
+    expect(() => readPod({ metadata: { labels: null }, spec: { containers: [{ name: 'a' }], volumes: null } })).not.toThrow();
+  });
+});
