@@ -52,7 +52,7 @@ const podArbitrary: fc.Arbitrary<V1Pod> = fc
     const pod: V1Pod = {
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name: 'p', namespace: 'ns', ...(appLabel !== null && { labels: { app: appLabel } }), ...(Object.keys(annotations).length > 0 && { annotations }) },
+      metadata: { name: 'p', namespace: 'ns', ...(appLabel !== null && { labels: { app: appLabel } }), ...(Object.keys(annotations).length > 0 && { annotations: annotations as Record<string, string> }) },
       spec: {
         containers,
         ...(initNames.length > 0 && { initContainers: initNames.map((n) => ({ name: n, image: 'init:1' })) }),
