@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/gl
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,7 +11,7 @@ import { serverMode } from '../support/fourLetterWord.js';
 import { releaseLoopbackPorts, reserveLoopbackPorts } from '../support/loopbackPorts.js';
 import { isAlive, registryRoot, type TrackedProcess } from '../support/processRegistry.js';
 import { connectZooKeeper, withinMs } from '../support/zookeeperClient.js';
-import { ZooKeeperEnsemble, type ZooKeeperServer } from '../support/zookeeperEnsemble.js';
+import { ZooKeeperEnsemble, ZooKeeperServerExitedError, type ZooKeeperServer } from '../support/zookeeperEnsemble.js';
 
 const { ZOO_PERSISTENT } = ZooKeeper.constants;
 
@@ -60,6 +61,31 @@ describe('a 1-node ensemble', () => {
     expect(await server?.fourLetterWord('ruok')).toBe('imok');
     expect(serverMode((await server?.fourLetterWord('srvr')) ?? '')).toBe('standalone');
     expect(await ensemble.leader()).toBe(server);
+  });
+});
+
+describe('a server whose port was taken', () => {
+  let ensemble: ZooKeeperEnsemble | undefined;
+  let squatter: Server | undefined;
+  afterAll(async () => {
+    if (squatter !== undefined) await new Promise((resolve) => squatter?.close(resolve));
+    await ensemble?.close();
+  });
+
+  test('fails to start with an error that says the port is in use (what start() retries on)', async () => {
+    ensemble = await ZooKeeperEnsemble.start({ size: 1 });
+    const [server] = ensemble.servers;
+    if (server === undefined) throw new Error('expected one server');
+    await server.kill();
+    squatter = createServer((socket) => socket.destroy()).listen({ host: '127.0.0.1', port: server.clientPort });
+    await once(squatter, 'listening');
+    const failure = await server.start().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failure).toBeInstanceOf(ZooKeeperServerExitedError);
+    expect((failure as ZooKeeperServerExitedError).portInUse).toBe(true);
+    expect(server.running).toBe(false);
   });
 });
 
