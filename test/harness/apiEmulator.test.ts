@@ -122,6 +122,15 @@ describe('pods', () => {
     expect(emu.getPod(ns, 'web-0')).toBeUndefined();
   });
 
+  test('create fills the apiserver defaults a client can observe', async () => {
+    const body = pod('d');
+    body.spec?.containers.push({ name: 'pinned', image: 'registry.example/app:1.2', readinessProbe: { httpGet: { path: '/readyz', port: 4040 } } });
+    const created = await core.createNamespacedPod({ namespace: ns, body });
+    expect(created.spec).toMatchObject({ restartPolicy: 'Always', dnsPolicy: 'ClusterFirst', serviceAccountName: 'default', terminationGracePeriodSeconds: 30 });
+    expect(created.spec?.containers.map((c) => c.imagePullPolicy)).toEqual(['Always', 'IfNotPresent']);
+    expect(created.spec?.containers[1]?.readinessProbe).toMatchObject({ periodSeconds: 10, failureThreshold: 3, httpGet: { scheme: 'HTTP' } });
+  });
+
   test.each<[string, string, string[]]>([
     ['equality', 'role=leader', ['a']],
     ['double equals', 'role==leader', ['a']],
@@ -397,6 +406,7 @@ describe('secrets', () => {
     expect(replaced.data).toEqual({ 'tls.key': 'S0VZ' });
     const patched = await core.patchNamespacedSecret({ name: 'tls', namespace: ns, body: { data: { 'tls.crt': 'Q1JU' } } }, merge);
     expect(Object.keys(patched.data ?? {}).sort()).toEqual(['tls.crt', 'tls.key']);
+    expect(emu.getSecret(ns, 'tls')?.data).toEqual(patched.data);
     const status = await core.deleteNamespacedSecret({ name: 'tls', namespace: ns });
     expect(status).toMatchObject({ status: 'Success', details: { name: 'tls', kind: 'secrets' } });
     expect((await failure(core.readNamespacedSecret({ name: 'tls', namespace: ns }))).code).toBe(404);
@@ -416,6 +426,7 @@ describe('mutating webhook configurations', () => {
     await admission.createMutatingWebhookConfiguration({ body: { metadata: { name: 'zkleader' }, webhooks: [webhook] } });
     expect((await admission.listMutatingWebhookConfiguration()).items.map((m) => m.metadata?.name)).toEqual(['zkleader']);
     const caBundle = Buffer.from('CA').toString('base64');
+    expect(emu.mutatingWebhookConfigurations().map((m) => m.webhooks?.[0]?.name)).toEqual(['inject.zkleader.io']);
     const patched = await admission.patchMutatingWebhookConfiguration(
       { name: 'zkleader', body: [{ op: 'add', path: '/webhooks/0/clientConfig/caBundle', value: caBundle }] },
       jsonPatch,

@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import type { CoreV1Event, KubeConfig, V1Namespace, V1Pod } from '@kubernetes/client-node';
+import type { CoreV1Event, KubeConfig, V1MutatingWebhookConfiguration, V1Namespace, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/serializer.js';
 import { createLogger } from '../../../cli/logger.js';
 import { AdmissionChain, type AdmissionStep } from './admission.js';
@@ -122,8 +122,7 @@ export class ApiEmulator {
   }
 
   getPod(namespace: string, name: string): V1Pod | undefined {
-    const stored = this.store.get('pods', namespace, name);
-    return stored && (ObjectSerializer.deserialize(stored, 'V1Pod') as V1Pod);
+    return this.read<V1Pod>('pods', namespace, name, 'V1Pod');
   }
 
   listPods(namespace?: string): V1Pod[] {
@@ -136,9 +135,28 @@ export class ApiEmulator {
     return ObjectSerializer.deserialize(stored, 'V1Namespace') as V1Namespace;
   }
 
+  getSecret(namespace: string, name: string): V1Secret | undefined {
+    return this.read<V1Secret>('secrets', namespace, name, 'V1Secret');
+  }
+
+  /** What the admission chain of issue 6 dispatches on. */
+  mutatingWebhookConfigurations(): V1MutatingWebhookConfiguration[] {
+    return this.store.list('mutatingwebhookconfigurations').map((m) => ObjectSerializer.deserialize(m, 'V1MutatingWebhookConfiguration') as V1MutatingWebhookConfiguration);
+  }
+
+  getNamespace(name: string): V1Namespace | undefined {
+    return this.read<V1Namespace>('namespaces', undefined, name, 'V1Namespace');
+  }
+
   /** Events written through either events API, in the core/v1 shape. */
   events(namespace?: string): CoreV1Event[] {
     return this.store.list('events', namespace).map((e) => ObjectSerializer.deserialize(asCoreEvent(e), 'CoreV1Event') as CoreV1Event);
+  }
+
+  /** A stored object as the client-node model `model` (dates as Date, as a client would see it). */
+  private read<T>(storageKey: string, namespace: string | undefined, name: string, model: string): T | undefined {
+    const stored = this.store.get(storageKey, namespace, name);
+    return stored && (ObjectSerializer.deserialize(stored, model) as T);
   }
 
   async close(): Promise<void> {

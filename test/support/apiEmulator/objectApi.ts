@@ -60,6 +60,7 @@ export class ObjectApi {
     const { type } = scope;
     let obj = this.checkBody(scope, body);
     if (type.namespaced) obj.metadata.namespace = scope.namespace;
+    type.applyDefaults?.(obj);
     const chain = this.admissionFor(type);
     if (chain) {
       obj = await chain.admit(obj, {
@@ -72,6 +73,7 @@ export class ObjectApi {
         dryRun: scope.dryRun,
       });
     }
+    type.applyDefaults?.(obj);
     const meta = obj.metadata;
     if (!meta.name && meta.generateName) meta.name = meta.generateName + randomSuffix();
     meta.uid = randomUUID();
@@ -128,6 +130,7 @@ export class ObjectApi {
     const stored = this.store.get(type.storageKey, meta.namespace, meta.name);
     meta.uid = stored?.metadata.uid ?? meta.uid ?? randomUUID();
     meta.creationTimestamp = stored?.metadata.creationTimestamp ?? meta.creationTimestamp ?? kubeTimestamp();
+    type.applyDefaults?.(obj);
     type.normalize?.(obj);
     const causes = type.validate(obj);
     if (causes.length > 0) throw invalid(type.kind, targetOf(type, meta.name), causes);
@@ -152,6 +155,7 @@ export class ObjectApi {
     const { uid, creationTimestamp, namespace, name } = stored.metadata;
     obj.metadata = { ...obj.metadata, uid, creationTimestamp, name, resourceVersion: stored.metadata.resourceVersion };
     if (namespace !== undefined) obj.metadata.namespace = namespace;
+    type.applyDefaults?.(obj);
     type.normalize?.(obj);
     const causes = (type.validateUpdate ?? type.validate)(obj, stored);
     if (causes.length > 0) throw invalid(type.kind, target, causes);

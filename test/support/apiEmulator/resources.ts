@@ -4,6 +4,8 @@ import { validate as validateEventsV1Schema } from 'kubernetes-models/_schemas/I
 import { validate as validateNamespaceSchema } from 'kubernetes-models/_schemas/IoK8sApiCoreV1Namespace';
 import { validate as validateMwcSchema } from 'kubernetes-models/_schemas/IoK8sApiAdmissionregistrationV1MutatingWebhookConfiguration';
 import type { IPod } from 'kubernetes-models/v1/Pod';
+import { validate as validatePodSchema } from 'kubernetes-models/_schemas/IoK8sApiCoreV1Pod';
+import { applyPodDefaults } from './podDefaults.js';
 import { invalid, type FieldError } from './fieldError.js';
 import { isDns1123Label } from './nameSyntax.js';
 import { validateObjectMeta } from './objectMetaValidation.js';
@@ -46,6 +48,8 @@ export interface ResourceType {
   validate(obj: object): FieldError[];
   /** The causes of a 422 for an update of `stored`; defaults to `validate`. */
   validateUpdate?(obj: object, stored: StoredObject): FieldError[];
+  /** Fills the fields the apiserver defaults on every decode (pods). */
+  applyDefaults?(obj: StoredObject): void;
   /** Rewrites an object about to be stored (secrets: `stringData` into `data`). */
   normalize?(obj: StoredObject): void;
   /** The object as this API shows it, when the store is shared with another API. */
@@ -75,6 +79,10 @@ const pods: ResourceType = {
   storageKey: 'pods',
   validate: validatePod,
   validateUpdate: (obj, stored) => validatePodUpdate(obj, stored as unknown as IPod),
+  applyDefaults(obj) {
+    // Defaulting reads the pod through its schema types; a malformed pod is left for validation to report.
+    if (validatePodSchema(obj)) applyPodDefaults(obj as unknown as IPod);
+  },
   hasStatusSubresource: true,
 };
 
