@@ -15,9 +15,10 @@ import { processState, trackChildProcess } from './processRegistry.js';
  * teardown proves none outlives its test run; where `setpriv` exists each JVM also
  * gets SIGKILL from the kernel when the process that started it dies.
  *
- * Start-up on the 2-core test machine: a standalone server answers `srvr` about 0.3 s
- * after spawn; a 3-node ensemble has elected a leader and serves on every server
- * after about 1–2 s.
+ * Start-up, measured on the 2-core test machine: ZooKeeperEnsemble.start() takes about
+ * 0.5 s for a standalone server (the JVM answers `srvr` 0.25 s after spawn) and 1.3 s
+ * for a 3-node ensemble to elect a leader and serve on every server; about twice that
+ * while other tests load the machine.
  */
 
 export interface ZooKeeperServer {
@@ -75,6 +76,8 @@ export class ZooKeeperServerExitedError extends Error {
   }
 }
 
+// zookeeper.jar's manifest Class-Path names the rest of its jars; slf4j-simple is the
+// logging binding (without one SLF4J drops every log line).
 const javaClassPath = ['/usr/share/java/zookeeper.jar', '/usr/share/java/slf4j-simple.jar'].join(':');
 // Small and quick to start: the servers hold a few nodes and live for seconds.
 const jvmFlags = [
