@@ -154,9 +154,11 @@ describe('pods', () => {
     await core.createNamespacedPod({ namespace: ns, body: pod('b') });
     const list = await core.listNamespacedPod({ namespace: ns, fieldSelector: 'metadata.name=b' });
     expect(list.items.map((p) => p.metadata?.name)).toEqual(['b']);
-    const bad = await failure(core.listNamespacedPod({ namespace: ns, labelSelector: 'tier in front' }));
-    expect(bad.code).toBe(400);
-    expect(bad.status.reason).toBe('BadRequest');
+    for (const selector of ['tier in front', 'tier in ()', 'a=b=c']) {
+      const bad = await failure(core.listNamespacedPod({ namespace: ns, labelSelector: selector }));
+      expect(bad.code).toBe(400);
+      expect(bad.status.reason).toBe('BadRequest');
+    }
   });
 
   test('merge patch adds labels and deletes one with null', async () => {

@@ -70,6 +70,7 @@ const existsForm = new RegExp(`^(!?)\\s*(${keyPattern})$`);
 function parseRequirement(text: string, selector: string): Requirement {
   const set = setForm.exec(text);
   if (set) {
+    if ((set[3] ?? '').trim() === '') throw badRequest(`for 'in', 'notin' operators, values set can't be empty (in label selector "${selector}")`);
     const values = (set[3] ?? '').split(',').map((v) => v.trim());
     if (values.some((v) => !new RegExp(`^${valuePattern}$`).test(v))) throw badSelector(selector, text);
     return { key: set[1] ?? '', op: set[2] === 'in' ? 'in' : 'notin', values };

@@ -47,7 +47,12 @@ export class ObjectApi {
     const items = this.store
       .list(scope.type.storageKey, scope.namespace)
       .filter((o) => matchesLabels(labels, o.metadata.labels))
-      .filter((o) => fields.every((f) => (f.field === 'metadata.name' ? o.metadata.name : o.metadata.namespace) === f.value === (f.op === 'eq')))
+      .filter((o) =>
+        fields.every((f) => {
+          const equal = (f.field === 'metadata.name' ? o.metadata.name : o.metadata.namespace) === f.value;
+          return f.op === 'eq' ? equal : !equal;
+        }),
+      )
       .map((o) => {
         // List items carry no kind/apiVersion of their own, as in real list responses.
         const { kind: _kind, apiVersion: _apiVersion, ...item } = this.present(scope.type, o);
