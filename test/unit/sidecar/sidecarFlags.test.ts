@@ -1,0 +1,87 @@
+import { describe, expect, it } from '@jest/globals';
+import { UsageError, parseFlags } from '../../../cli/flags.js';
+import { parseZooKeeperConnectString, sidecarFlags } from '../../../sidecar/sidecarFlags.js';
+
+const required = ['--zookeeper', 'zk:2181', '--election', 'orders', '--namespace', 'shop', '--pod-name', 'orders-0'];
+
+describe('sidecar flags', () => {
+  it('applies the contract defaults', () => {
+    const { flags } = parseFlags(sidecarFlags, required, {});
+    expect(flags).toEqual({
+      zookeeper: 'zk:2181',
+      election: 'orders',
+      namespace: 'shop',
+      'pod-name': 'orders-0',
+      'pod-uid': undefined,
+      'pod-ip': undefined,
+      dir: '/var/run/zkleader',
+      'session-timeout': 10000,
+      root: '/zkleader',
+      'no-label': false,
+      kubeconfig: undefined,
+      listen: { host: '0.0.0.0', port: 4040 },
+    });
+  });
+
+  it('reads the environment the webhook sets (downward API and ZKLEADER_*)', () => {
+    const { flags } = parseFlags(sidecarFlags, [], {
+      POD_NAME: 'orders-1',
+      POD_NAMESPACE: 'shop',
+      POD_UID: 'u-1',
+      POD_IP: '10.0.1.7',
+      ZKLEADER_ZOOKEEPER: 'zk-0.zk:2181,zk-1.zk:2181/chroot',
+      ZKLEADER_ELECTION: 'orders',
+      ZKLEADER_SESSION_TIMEOUT: '4s',
+      ZKLEADER_DIR: '/var/run/zkleader',
+      ZKLEADER_LISTEN: '[::1]:4040',
+      ZKLEADER_NO_LABEL: 'true',
+    });
+    expect(flags).toMatchObject({
+      'pod-name': 'orders-1',
+      namespace: 'shop',
+      'pod-uid': 'u-1',
+      'pod-ip': '10.0.1.7',
+      zookeeper: 'zk-0.zk:2181,zk-1.zk:2181/chroot',
+      'session-timeout': 4000,
+      listen: { host: '::1', port: 4040 },
+      'no-label': true,
+    });
+  });
+
+  it.each([
+    [['--election', 'Orders'], '--election: expected a DNS-1123 label'],
+    [['--election', 'a'.repeat(64)], '--election: expected a DNS-1123 label'],
+    [['--namespace', 'shop_1'], '--namespace: expected a DNS-1123 label'],
+    [['--zookeeper', 'zk:0'], '--zookeeper: expected a port from 1 to 65535, got "0" in "zk:0"'],
+    [['--zookeeper', 'zk:70000'], '--zookeeper: expected a port from 1 to 65535'],
+    [['--zookeeper', 'zk'], '--zookeeper: expected host:port, got "zk"'],
+    [['--zookeeper', 'zk:2181/'], '--zookeeper: expected a chroot such as /zk, got "/"'],
+    [['--session-timeout', '3s'], '--session-timeout: expected a duration from 4s to 40s, got "3s"'],
+    [['--session-timeout', '41s'], '--session-timeout: expected a duration from 4s to 40s, got "41s"'],
+    [['--pod-ip', '10.0.0'], '--pod-ip: expected an IP address, got "10.0.0"'],
+    [['--root', 'zkleader'], '--root: expected an absolute ZooKeeper path such as /zkleader, got "zkleader"'],
+    [['--listen', '0.0.0.0'], '--listen: expected host:port, got "0.0.0.0"'],
+    [['--pod-name', 'Bad_Name'], '--pod-name: expected a pod name (a DNS-1123 subdomain), got "Bad_Name"'],
+  ])('refuses %j with a message naming the flag', (override, message) => {
+    const argv = [...required, ...override];
+    expect(() => parseFlags(sidecarFlags, argv, {})).toThrow(UsageError);
+    expect(() => parseFlags(sidecarFlags, argv, {})).toThrow(message);
+  });
+
+  it('names the environment variable of a bad value', () => {
+    expect(() => parseFlags(sidecarFlags, required.slice(0, 6), { POD_NAME: 'x', ZKLEADER_SESSION_TIMEOUT: '1s' })).toThrow(
+      '--session-timeout (from ZKLEADER_SESSION_TIMEOUT): expected a duration from 4s to 40s, got "1s"',
+    );
+    expect(() => parseFlags(sidecarFlags, required.slice(0, 4), { POD_NAMESPACE: 'Shop', POD_NAME: 'x' })).toThrow('--namespace (from POD_NAMESPACE)');
+  });
+});
+
+describe('parseZooKeeperConnectString', () => {
+  it.each(['127.0.0.1:2181', 'a:1,b:2,c:65535', 'zk.default.svc:2181/apps/zkleader', '[::1]:2181'])('accepts %s', (raw) => {
+    expect(parseZooKeeperConnectString(raw)).toBe(raw);
+  });
+
+  it.each(['', ':2181', 'a:2181,', 'a:b', 'a:2181//x', '/chroot'])('refuses %j', (raw) => {
+    expect(() => parseZooKeeperConnectString(raw)).toThrow(/expected/);
+  });
+});
