@@ -41,14 +41,21 @@ function convertString<T>(raw: RawValue, where: string, parse: ((s: string) => T
   }
 }
 
-/** A flag that must be given (on the command line or in the environment). */
-export function requiredString<T = string>(opts: StringOptions<T>): Flag<T> {
+/** The parts of a string flag that only describe it (help text, names). */
+function describeString(opts: StringOptions<unknown>): Omit<Flag<unknown>, 'convert' | 'defaultText'> {
   return {
     kind: 'string',
     description: opts.description,
     env: opts.env ?? [],
     ...(opts.valueName !== undefined && { valueName: opts.valueName }),
     ...(opts.short !== undefined && { short: opts.short }),
+  };
+}
+
+/** A flag that must be given (on the command line or in the environment). */
+export function requiredString<T = string>(opts: StringOptions<T>): Flag<T> {
+  return {
+    ...describeString(opts),
     convert: (raw, where) => {
       if (raw === undefined) throw new UsageError(`${where} is required`);
       return convertString(raw, where, opts.parse);
@@ -59,12 +66,8 @@ export function requiredString<T = string>(opts: StringOptions<T>): Flag<T> {
 /** A flag with a default, validated like a given value. */
 export function defaultedString<T = string>(opts: StringOptions<T> & { default: string }): Flag<T> {
   return {
-    kind: 'string',
-    description: opts.description,
-    env: opts.env ?? [],
+    ...describeString(opts),
     defaultText: opts.default,
-    ...(opts.valueName !== undefined && { valueName: opts.valueName }),
-    ...(opts.short !== undefined && { short: opts.short }),
     convert: (raw, where) => convertString(raw ?? opts.default, where, opts.parse),
   };
 }
@@ -72,11 +75,7 @@ export function defaultedString<T = string>(opts: StringOptions<T> & { default: 
 /** A flag that may be absent. */
 export function optionalString<T = string>(opts: StringOptions<T>): Flag<T | undefined> {
   return {
-    kind: 'string',
-    description: opts.description,
-    env: opts.env ?? [],
-    ...(opts.valueName !== undefined && { valueName: opts.valueName }),
-    ...(opts.short !== undefined && { short: opts.short }),
+    ...describeString(opts),
     convert: (raw, where) => (raw === undefined ? undefined : convertString(raw, where, opts.parse)),
   };
 }
