@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1Container, V1EnvVar, V1Pod } from '@kubernetes/client-node';
 
-/** The root of the repository (this file is test/support/podRunner.ts). */
-const repoRoot = join(import.meta.dirname, '..', '..');
-export const zkleaderBin = join(repoRoot, 'bin', 'zkleader');
+import { zkleaderBin } from './repoRoot.js';
+
+export { zkleaderBin } from './repoRoot.js';
 
 export const SIDECAR_CONTAINER = 'zkleader';
 export const SHARED_VOLUME = 'zkleader';

@@ -9,6 +9,8 @@ export interface AdmissionAttributes {
   namespace: string | undefined;
   userName: string;
   dryRun: boolean;
+  /** Where a step adds the warnings the apiserver returns as `Warning` response headers. */
+  warnings: string[];
 }
 
 /**

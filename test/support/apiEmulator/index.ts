@@ -7,6 +7,7 @@ import type { CoreV1Event, KubeConfig, V1MutatingWebhookConfiguration, V1Namespa
 import { ObjectSerializer } from '@kubernetes/client-node/dist/serializer.js';
 import { createLogger } from '../../../cli/logger.js';
 import { AdmissionChain, type AdmissionStep } from './admission.js';
+import { webhookAdmissionStep, type WebhookAdmissionOptions } from './admissionChain.js';
 import { FaultTable, type Fault } from './faults.js';
 import { kubeConfigFor, writeKubeconfig } from './kubeconfig.js';
 import { ObjectApi } from './objectApi.js';
@@ -18,6 +19,7 @@ import { asCoreEvent } from './eventShapes.js';
 export type { Fault } from './faults.js';
 export type { AdmissionStep, AdmissionAttributes } from './admission.js';
 export type { RequestRecord } from './server.js';
+export type { ServiceResolver, WebhookAdmissionOptions } from './admissionChain.js';
 export type { FieldError } from './fieldError.js';
 export { validatePod } from './podValidation.js';
 export { ApiError } from './status.js';
@@ -113,6 +115,15 @@ export class ApiEmulator {
   /** Registers a mutating admission step for pod CREATE (the seam for the webhook caller); returns a remover. */
   onPodCreate(step: AdmissionStep): () => void {
     return this.podAdmission.add(step);
+  }
+
+  /**
+   * Turns on kube-apiserver's mutating webhook stage for pod CREATE: the webhooks of the
+   * stored MutatingWebhookConfigurations are called over HTTPS (test/support/apiEmulator/admissionChain.ts).
+   * Returns a remover.
+   */
+  useWebhookAdmission(opts: WebhookAdmissionOptions = {}): () => void {
+    return this.onPodCreate(webhookAdmissionStep(this, { log: createLogger('api-emulator-admission'), ...opts }));
   }
 
   /** Creates or replaces a pod without HTTP (keeping its status); throws the 422 ApiError when invalid. */

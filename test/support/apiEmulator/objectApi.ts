@@ -15,6 +15,8 @@ export interface RequestScope {
   subresource?: 'status';
   userName: string;
   dryRun: boolean;
+  /** Warnings collected while serving the request (admission webhooks add them). */
+  warnings?: string[];
 }
 
 export interface ListQuery {
@@ -76,6 +78,7 @@ export class ObjectApi {
         namespace: scope.namespace,
         userName: scope.userName,
         dryRun: scope.dryRun,
+        warnings: scope.warnings ?? [],
       });
     }
     type.applyDefaults?.(obj);

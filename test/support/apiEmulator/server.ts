@@ -38,10 +38,11 @@ export function createApiServer(deps: ApiServerDeps): Server {
       if (contentType !== undefined) record.contentType = contentType;
       deps.requests.push(record);
     });
-    handle(deps, req, url)
-      .then(({ status, body }) => send(res, status, body))
+    const warnings: string[] = [];
+    handle(deps, req, url, warnings)
+      .then(({ status, body }) => send(res, status, body, warningHeaders(warnings)))
       .catch((err: unknown) => {
-        if (err instanceof ApiError) return send(res, err.status.code, err.status, err.headers);
+        if (err instanceof ApiError) return send(res, err.status.code, err.status, { ...err.headers, ...warningHeaders(warnings) });
         deps.log.error({ err, method: req.method, path: url.pathname }, 'API emulator failed on a request');
         const e = internalError(err instanceof Error ? err.message : String(err));
         return send(res, 500, e.status);
@@ -49,7 +50,7 @@ export function createApiServer(deps: ApiServerDeps): Server {
   });
 }
 
-async function handle(deps: ApiServerDeps, req: IncomingMessage, url: URL): Promise<{ status: number; body: unknown }> {
+async function handle(deps: ApiServerDeps, req: IncomingMessage, url: URL, warnings: string[]): Promise<{ status: number; body: unknown }> {
   if (req.headers.authorization !== `Bearer ${deps.token}`) {
     await readBody(req);
     throw unauthorized();
@@ -62,7 +63,7 @@ async function handle(deps: ApiServerDeps, req: IncomingMessage, url: URL): Prom
   if (route.subresource !== undefined && !(route.subresource === 'status' && route.type.hasStatusSubresource)) throw pathNotFound();
   const verb = verbOf(req.method ?? '', route);
 
-  const scope: RequestScope = { type: route.type, userName: deps.userName, dryRun: url.searchParams.get('dryRun') === 'All' };
+  const scope: RequestScope = { type: route.type, userName: deps.userName, dryRun: url.searchParams.get('dryRun') === 'All', warnings };
   if (route.namespace !== undefined) scope.namespace = route.namespace;
   if (route.name !== undefined) scope.name = route.name;
   if (route.subresource === 'status') scope.subresource = 'status';
@@ -121,7 +122,18 @@ function parseJson(raw: string): unknown {
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+/**
+ * `Warning: 299 - "text"` per warning (RFC 7234 warn-code 299, agent "-"), as the
+ * apiserver sends them; quotes and backslashes escaped, control characters dropped.
+ */
+function warningHeaders(warnings: readonly string[]): Record<string, string[]> {
+  if (warnings.length === 0) return {};
+  // eslint-disable-next-line no-control-regex
+  const quoted = warnings.map((w) => `299 - "${w.replace(/[\x00-\x1f\x7f]/g, ' ').replace(/["\\]/g, '\\$&')}"`);
+  return { Warning: quoted };
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}): void {
   const payload = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload), ...headers });
   res.end(payload);
