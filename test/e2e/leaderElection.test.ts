@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ApiException, type V1Pod } from '@kubernetes/client-node';
+import { findSidecar } from '../support/podRunner.js';
+import { epochAnnotation, exampleWorkloadPod, LocalCluster, roleLabel, type Leadership } from '../support/localCluster.js';
+
+/**
+ * Issue 6's flow with every real part on one machine: 3-node ZooKeeper, the API
+ * emulator calling the real `zkleader webhook` through deploy/'s webhook
+ * configuration, and the example workload's pods run by the pod runner.
+ * The tests run in order and share one cluster.
+ */
+let cluster: LocalCluster;
+const { namespace, pod: template } = exampleWorkloadPod('4s');
+
+beforeAll(async () => {
+  cluster = await LocalCluster.start();
+}, 60_000);
+
+afterAll(async () => {
+  await cluster?.close();
+}, 30_000);
+
+async function refusal(promise: Promise<unknown>): Promise<{ code: number; message: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    if (!(err instanceof ApiException)) throw err;
+    return { code: err.code, message: (JSON.parse(err.body as string) as { message: string }).message };
+  }
+  throw new Error('expected the API to refuse the pod');
+}
+
+function plainPod(name: string, labels: Record<string, string>, annotations: Record<string, string> = {}): V1Pod {
+  return { metadata: { name, labels: { app: 'plain', ...labels }, annotations }, spec: { containers: [{ name: 'app', image: 'busybox:1.36' }] } };
+}
+
+describe('an annotated workload of three pods', () => {
+  let first: Leadership;
+
+  it('gets the sidecar at admission, and exactly one pod leads once the election converges', async () => {
+    for (let i = 0; i < 3; i++) {
+      const stored = await cluster.createPod(namespace, template);
+      expect(findSidecar(stored)?.restartPolicy).toBe('Always');
+      expect(stored.metadata?.labels?.[roleLabel]).toBe('follower');
+      await cluster.start(stored);
+    }
+    first = await cluster.waitForLeadership(namespace);
+    const leaders = await cluster.labelledLeaders(namespace);
+    expect(leaders.map((p) => p.metadata?.name)).toEqual([first.leader]);
+    const all = (await cluster.core.listNamespacedPod({ namespace })).items;
+    expect(all.map((p) => p.metadata?.labels?.[roleLabel]).sort()).toEqual(['follower', 'follower', 'leader']);
+    for (const [name, file] of await cluster.leaderFiles()) {
+      expect(file).toMatchObject({ election: `${namespace}/orders`, leader: { pod: first.leader }, epoch: first.epoch, isLeader: name === first.leader, state: name === first.leader ? 'leader' : 'follower' });
+    }
+  }, 45_000);
+
+  it('fails over to another pod with a higher epoch when the leader pod is deleted', async () => {
+    await cluster.deletePod(namespace, first.leader);
+    const next = await cluster.waitForLeadership(namespace, { notBefore: first.epoch });
+    expect(next.leader).not.toBe(first.leader);
+    expect(BigInt(next.epoch)).toBeGreaterThan(BigInt(first.epoch));
+    const leader = (await cluster.labelledLeaders(namespace))[0];
+    expect(leader?.metadata?.annotations?.[epochAnnotation]).toBe(next.epoch);
+    expect(cluster.emulator.getPod(namespace, first.leader)).toBeUndefined();
+  }, 30_000);
+});
+
+describe('admission of other pods', () => {
+  it('leaves a pod without the annotation alone', async () => {
+    const stored = await cluster.createPod(namespace, plainPod('no-opt-in', {}));
+    expect(findSidecar(stored)).toBeUndefined();
+    expect(stored.spec?.volumes ?? []).toEqual([]);
+  });
+
+  it('refuses a pod with a bad annotation with the webhook\'s message', async () => {
+    const r = await refusal(cluster.createPod(namespace, plainPod('bad', { 'zkleader.io/inject': 'true' }, { 'zkleader.io/session-timeout': 'soon' })));
+    expect(r.code).toBe(400);
+    expect(r.message).toMatch(/^admission webhook "inject\.zkleader\.io" denied the request: zkleader: .*zkleader\.io\/session-timeout/);
+    expect(cluster.emulator.getPod(namespace, 'bad')).toBeUndefined();
+  });
+
+  it('with the webhook down: refuses a label opt-in pod (Fail) and creates an annotation opt-in pod without the sidecar (Ignore)', async () => {
+    await cluster.webhook.stop();
+    const r = await refusal(cluster.createPod(namespace, plainPod('labelled', { 'zkleader.io/inject': 'true' })));
+    expect(r.code).toBe(500);
+    expect(r.message).toMatch(/^Internal error occurred: failed calling webhook "inject\.zkleader\.io": failed to call webhook: Post "https:\/\/zkleader-webhook\.zkleader-system\.svc:443\/mutate\?timeout=5s": dial tcp .*connection refused$/);
+    const annotated = await cluster.createPod(namespace, plainPod('annotated', {}, { 'zkleader.io/inject': 'true', 'zkleader.io/election': 'plain' }));
+    expect(findSidecar(annotated)).toBeUndefined();
+    expect(annotated.metadata?.labels?.[roleLabel]).toBeUndefined();
+  });
+});

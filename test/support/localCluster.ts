@@ -1,0 +1,199 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AdmissionregistrationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import { pino, type Logger } from 'pino';
+import { parse as parseYaml } from 'yaml';
+import type { LeaderDocument } from '../../sidecar/leaderFile.js';
+import { ApiEmulator } from './apiEmulator/index.js';
+import { deployedWebhookConfiguration, deployedWebhookService } from './deployedWebhookConfiguration.js';
+import { runPod, type RunningPod } from './podRunner.js';
+import { repoRoot } from './repoRoot.js';
+import { startWebhookProcess, type WebhookProcess } from './webhookProcess.js';
+import { ZooKeeperEnsemble } from './zookeeperEnsemble.js';
+
+export const roleLabel = 'zkleader.io/role';
+export const epochAnnotation = 'zkleader.io/leader-epoch';
+
+export interface LocalClusterOptions {
+  /** One line per step, for the demo's progress output. */
+  progress?: (line: string) => void;
+  /** Logger of the emulator's admission chain (default: silent). */
+  log?: Logger;
+}
+
+/** A pod that runs: its stored object at start and the process of its sidecar. */
+export interface RunningWorkloadPod {
+  readonly name: string;
+  readonly podIP: string;
+  readonly process: RunningPod;
+}
+
+/** Who leads, as the API and the pods' files agree. */
+export interface Leadership {
+  leader: string;
+  epoch: string;
+}
+
+/**
+ * One machine standing in for a cluster: a 3-node ZooKeeper, the Kubernetes API
+ * emulator with kube-apiserver's webhook stage, the real `zkleader webhook` with fresh
+ * certificates, registered with the MutatingWebhookConfiguration of deploy/, and a
+ * "kubelet" that runs each admitted pod's sidecar with the pod runner. What the e2e
+ * tests and `make demo` share.
+ */
+export class LocalCluster {
+  private readonly running = new Map<string, RunningWorkloadPod>();
+  private nextHostOctet = 10;
+
+  private constructor(
+    readonly zookeeper: ZooKeeperEnsemble,
+    readonly emulator: ApiEmulator,
+    readonly webhook: WebhookProcess,
+    readonly kubeconfig: string,
+    readonly core: CoreV1Api,
+  ) {}
+
+  static async start(opts: LocalClusterOptions = {}): Promise<LocalCluster> {
+    const progress = opts.progress ?? (() => undefined);
+    const parts: { zookeeper?: ZooKeeperEnsemble; emulator?: ApiEmulator; webhook?: WebhookProcess } = {};
+    try {
+      progress('starting a 3-node ZooKeeper ensemble (Apache ZooKeeper, one JVM per server)');
+      parts.zookeeper = await ZooKeeperEnsemble.start({ size: 3 });
+      progress(`ZooKeeper serving at ${parts.zookeeper.connectString}`);
+      parts.emulator = await ApiEmulator.start();
+      progress(`Kubernetes API emulator at ${parts.emulator.url}`);
+      const service = deployedWebhookService(deployedWebhookConfiguration(''));
+      const config = parseYaml(webhookConfigYaml()) as Record<string, unknown>;
+      parts.webhook = await startWebhookProcess({ ...service, config: { ...config, zookeeper: parts.zookeeper.connectString } });
+      progress(`zkleader webhook serving https://${service.service}.${service.namespace}.svc (127.0.0.1:${parts.webhook.port}) with a fresh CA`);
+      const baseUrl = parts.webhook.baseUrl;
+      parts.emulator.useWebhookAdmission({
+        serviceResolver: (namespace, name) => {
+          if (namespace !== service.namespace || name !== service.service) throw new Error(`no Service ${namespace}/${name} on this machine`);
+          return baseUrl;
+        },
+        log: opts.log ?? pino({ level: 'silent' }),
+      });
+      const kc = parts.emulator.kubeConfig();
+      const webhookConfiguration = deployedWebhookConfiguration(parts.webhook.caBundle);
+      await kc.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({ body: webhookConfiguration });
+      progress(`MutatingWebhookConfiguration ${webhookConfiguration.metadata?.name ?? ''} from deploy/ registered (caBundle patched in)`);
+      return new LocalCluster(parts.zookeeper, parts.emulator, parts.webhook, await parts.emulator.kubeconfigFile(), kc.makeApiClient(CoreV1Api));
+    } catch (err) {
+      await parts.webhook?.stop();
+      await parts.emulator?.close();
+      await parts.zookeeper?.close();
+      throw err;
+    }
+  }
+
+  /** Creates a pod through the API (and so through admission); returns what was stored. */
+  createPod(namespace: string, pod: V1Pod): Promise<V1Pod> {
+    return this.core.createNamespacedPod({ namespace, body: pod });
+  }
+
+  /**
+   * What the kubelet does for an admitted pod: reports it Running with a pod IP (a
+   * distinct 127.0.0.x), then starts its injected sidecar with the pod runner.
+   */
+  async start(pod: V1Pod): Promise<RunningWorkloadPod> {
+    const name = pod.metadata?.name ?? '';
+    const namespace = pod.metadata?.namespace ?? 'default';
+    const podIP = `127.0.0.${this.nextHostOctet++}`;
+    const withStatus = await this.core.patchNamespacedPodStatus(
+      { name, namespace, body: { status: { phase: 'Running', podIP, podIPs: [{ ip: podIP }] } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const process = await runPod(withStatus, { kubeconfig: this.kubeconfig, podIP });
+    const running = { name, podIP, process };
+    this.running.set(name, running);
+    return running;
+  }
+
+  pods(): RunningWorkloadPod[] {
+    return [...this.running.values()];
+  }
+
+  /** `kubectl delete pod`: the kubelet stops the sidecar (SIGTERM, grace period), then the API object goes. */
+  async deletePod(namespace: string, name: string): Promise<void> {
+    const running = this.running.get(name);
+    this.running.delete(name);
+    await running?.process.stop(5000);
+    await running?.process.dispose();
+    await this.core.deleteNamespacedPod({ name, namespace });
+  }
+
+  /** Pods of the namespace whose zkleader.io/role label says leader, as a client sees them. */
+  async labelledLeaders(namespace: string): Promise<V1Pod[]> {
+    return (await this.core.listNamespacedPod({ namespace, labelSelector: `${roleLabel}=leader` })).items;
+  }
+
+  /** Every running pod's leader.json (undefined before its first write). */
+  async leaderFiles(): Promise<Map<string, LeaderDocument | undefined>> {
+    const files = new Map<string, LeaderDocument | undefined>();
+    for (const pod of this.running.values()) files.set(pod.name, (await pod.process.leaderJson()) as LeaderDocument | undefined);
+    return files;
+  }
+
+  /**
+   * Until exactly one pod carries the leader label, with the epoch annotation, and
+   * every running pod's leader file names it with that epoch; `notBefore` rejects an
+   * outcome with an epoch not above it (the old leader's).
+   */
+  async waitForLeadership(namespace: string, opts: { timeoutMs?: number; notBefore?: string } = {}): Promise<Leadership> {
+    const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+    let last = 'nothing checked yet';
+    while (Date.now() < deadline) {
+      const leaders = await this.labelledLeaders(namespace);
+      const files = await this.leaderFiles();
+      const [leader] = leaders;
+      const epoch = leader?.metadata?.annotations?.[epochAnnotation];
+      const name = leader?.metadata?.name ?? '';
+      const agreeing = [...files.values()].filter((f) => f?.leader?.pod === name && f.epoch === epoch && f.state !== 'unknown');
+      if (leaders.length === 1 && epoch !== undefined && agreeing.length === files.size && this.running.has(name)) {
+        if (opts.notBefore === undefined || BigInt(epoch) > BigInt(opts.notBefore)) return { leader: name, epoch };
+      }
+      last = `${leaders.length} labelled leader(s) [${leaders.map((p) => p.metadata?.name).join(', ')}], ${agreeing.length} of ${files.size} leader files agree`;
+      await sleep(100);
+    }
+    const logs = this.pods().map((p) => `--- ${p.name}\n${p.process.logs().slice(-2000)}`).join('\n');
+    throw new Error(`no agreed leader in ${namespace} within the deadline: ${last}\n${logs}`);
+  }
+
+  /** Stops every sidecar, the webhook, the emulator and the ZooKeeper JVMs. Safe to call twice. */
+  async close(): Promise<void> {
+    await Promise.all([...this.running.values()].map((p) => p.process.dispose()));
+    this.running.clear();
+    await this.webhook.stop();
+    await this.emulator.close();
+    await this.zookeeper.close();
+  }
+}
+
+/** The webhook's --config from its ConfigMap in deploy/ (the settings every injected sidecar gets). */
+function webhookConfigYaml(): string {
+  const doc = parseYaml(readFileSync(join(repoRoot, 'deploy', 'webhook-config.yaml'), 'utf8')) as { data?: Record<string, string> };
+  const config = doc.data?.['config.yaml'];
+  if (typeof config !== 'string') throw new Error('deploy/webhook-config.yaml has no data.config.yaml');
+  return config;
+}
+
+/**
+ * The pod template of deploy/example's Deployment as its ReplicaSet would stamp out a
+ * pod (generateName, pod-template-hash), with a shorter session timeout for a quick
+ * failover on one machine.
+ */
+export function exampleWorkloadPod(sessionTimeout = '4s'): { namespace: string; pod: V1Pod } {
+  const text = readFileSync(join(repoRoot, 'deploy', 'example', 'deployment.yaml'), 'utf8');
+  const deployment = parseYaml(text) as { metadata: { name: string; namespace: string }; spec: { template: V1Pod } };
+  const template = structuredClone(deployment.spec.template);
+  const hash = '6b8f7d9c5';
+  template.metadata = {
+    ...template.metadata,
+    generateName: `${deployment.metadata.name}-${hash}-`,
+    labels: { ...template.metadata?.labels, 'pod-template-hash': hash },
+    annotations: { ...template.metadata?.annotations, 'zkleader.io/session-timeout': sessionTimeout },
+  };
+  return { namespace: deployment.metadata.namespace, pod: template };
+}
