@@ -62,6 +62,7 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
   private lostTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  private connectTimer: NodeJS.Timeout | undefined;
   private failedSessions = 0;
   private readonly now: () => number;
   private readonly log: Logger;
@@ -107,6 +108,7 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.lostTimer);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.connectTimer);
     const session = this.session;
     this.session = null;
     if (!session) return;
@@ -133,6 +135,16 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
     session.on('connected', () => gen === this.generation && this.onConnected());
     session.on('disconnected', () => gen === this.generation && this.onDisconnected());
     session.on('closed', (code) => gen === this.generation && this.onSessionClosed(code));
+    // A handle that never connects (servers down, a name that does not resolve yet) is replaced,
+    // with the growing delay of onSessionClosed.
+    clearTimeout(this.connectTimer);
+    this.connectTimer = setTimeout(() => {
+      if (gen !== this.generation || session.everConnected || this.electionState === 'closed') return;
+      this.log.warn({ zookeeper: this.options.connectString, afterMs: this.options.sessionTimeoutMs }, 'no ZooKeeper connection yet; retrying with a new handle');
+      this.generation++;
+      session.close();
+      this.onSessionClosed(0);
+    }, this.options.sessionTimeoutMs);
   }
 
   private onConnected(): void {

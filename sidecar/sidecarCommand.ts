@@ -1,15 +1,15 @@
 import { once } from 'node:events';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Command, CommandContext } from '../cli/command.js';
-import { formatHelp, parseFlags, type FlagValues } from '../cli/flags.js';
+import { UsageError, formatHelp, parseFlags, type FlagValues } from '../cli/flags.js';
 import { createLogger } from '../cli/logger.js';
 import { LeaderElection } from './election.js';
 import type { ElectionSnapshot } from './electionSnapshot.js';
-import { EventRecorder } from './eventRecorder.js';
+import type { EventRecorder } from './eventRecorder.js';
 import { SidecarHttpServer } from './httpServer.js';
 import { LeaderFileWriter } from './leaderFile.js';
-import { PodLabeler } from './podLabeler.js';
+import type { PodLabeler } from './podLabeler.js';
 import { SidecarMetrics } from './sidecarMetrics.js';
 import { sidecarFlags } from './sidecarFlags.js';
 
@@ -21,10 +21,19 @@ const labelOnStopTimeoutMs = 1000;
 
 type SidecarFlags = FlagValues<typeof sidecarFlags>;
 
-function kubernetesApi(flags: SidecarFlags): CoreV1Api {
+async function kubernetesApi(flags: SidecarFlags): Promise<CoreV1Api> {
+  const { CoreV1Api, KubeConfig } = await import('@kubernetes/client-node');
   const config = new KubeConfig();
-  if (flags.kubeconfig) config.loadFromFile(flags.kubeconfig);
-  else config.loadFromCluster();
+  if (flags.kubeconfig) {
+    try {
+      config.loadFromFile(flags.kubeconfig);
+    } catch (err) {
+      throw new UsageError(`--kubeconfig: cannot load ${JSON.stringify(flags.kubeconfig)}: ${(err as Error).message}`, { cause: err });
+    }
+  } else {
+    // Reads KUBERNETES_SERVICE_HOST/PORT and the service-account token and CA files.
+    config.loadFromCluster();
+  }
   return config.makeApiClient(CoreV1Api);
 }
 
@@ -34,8 +43,13 @@ interface ApiOutputs {
   readonly events: EventRecorder;
 }
 
-function apiOutputs(flags: SidecarFlags, metrics: SidecarMetrics, log: Logger): ApiOutputs {
-  const api = kubernetesApi(flags);
+/**
+ * Loaded on demand: @kubernetes/client-node costs about 80 MB of RSS, which a sidecar
+ * with --no-label should not pay.
+ */
+async function apiOutputs(flags: SidecarFlags, metrics: SidecarMetrics, log: Logger): Promise<ApiOutputs> {
+  const api = await kubernetesApi(flags);
+  const [{ PodLabeler }, { EventRecorder }] = await Promise.all([import('./podLabeler.js'), import('./eventRecorder.js')]);
   return {
     labeler: new PodLabeler({
       api,
@@ -60,7 +74,7 @@ async function runSidecar(flags: SidecarFlags, ctx: CommandContext): Promise<num
   const self = { pod: flags['pod-name'], ip: flags['pod-ip'] ?? null, uid: flags['pod-uid'] ?? null };
   const metrics = new SidecarMetrics();
   const files = new LeaderFileWriter(flags.dir, electionName, self);
-  const api = flags['no-label'] ? null : apiOutputs(flags, metrics, log);
+  const api = flags['no-label'] ? null : await apiOutputs(flags, metrics, log);
   const election = new LeaderElection({
     connectString: flags.zookeeper,
     sessionTimeoutMs: flags['session-timeout'],

@@ -14,7 +14,10 @@ import { createRequire } from 'node:module';
  *   so stdout stays clean, and never install its JS logger.
  * - When the server stops answering for `response_counter_limit` polls the binding closes
  *   the handle itself with the "expired" code; callers treat every close alike (new session).
- * - `connect` is emitted on every (re)connection, `connecting` on every loss, `close` once.
+ * - `connect` is emitted on every (re)connection, `connecting` on every loss, `close` once —
+ *   but only for a handle that exists: when zookeeper_init fails (e.g. a host name that does not
+ *   resolve yet) the binding returns the error instead of throwing and then emits nothing, so
+ *   the owner must give up on a handle that never connects (LeaderElection does, per timeout).
  */
 
 interface NativeStat {
@@ -148,12 +151,14 @@ export class ZooKeeperSession extends EventEmitter<ZooKeeperSessionEvents> {
   private readonly native: NativeZooKeeper;
   private closedFlag = false;
   private connectedFlag = false;
+  private everConnectedFlag = false;
 
   constructor(readonly options: ZooKeeperSessionOptions) {
     super();
     this.native = new NativeZk();
     this.native.on('connect', () => {
       this.connectedFlag = true;
+      this.everConnectedFlag = true;
       this.emit('connected');
     });
     this.native.on('connecting', () => {
@@ -175,6 +180,11 @@ export class ZooKeeperSession extends EventEmitter<ZooKeeperSessionEvents> {
 
   get connected(): boolean {
     return this.connectedFlag;
+  }
+
+  /** Connected at least once (a handle that never connected has no session to lose). */
+  get everConnected(): boolean {
+    return this.everConnectedFlag;
   }
 
   get closed(): boolean {

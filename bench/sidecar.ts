@@ -1,0 +1,114 @@
+// Sidecar benchmarks (issue 3): graceful hand-over latency, crash failover time against the
+// session timeout, idle RSS and CPU. Real 3-node ZooKeeper, real sidecar processes.
+// Run: npm run bench:sidecar. Prints a Markdown section for bench/RESULTS.md.
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SidecarProcess, waitForAgreement } from '../test/support/sidecarProcess.js';
+import { ZooKeeperEnsemble } from '../test/support/zookeeperEnsemble.js';
+
+const handoverRuns = Number(process.env.HANDOVER_RUNS ?? 25);
+const crashRuns = Number(process.env.CRASH_RUNS ?? 3);
+const sessionTimeoutMs = 4000;
+
+function percentile(sorted: readonly number[], p: number): number {
+  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
+  return sorted[Math.max(0, index)] as number;
+}
+
+/** Milliseconds from `start` until one of `candidates` has leader.json saying it leads (polled every 1 ms). */
+async function untilNewLeader(candidates: readonly SidecarProcess[], start: bigint, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (candidates.some((s) => s.document()?.isLeader)) return Number(process.hrtime.bigint() - start) / 1e6;
+    if (Date.now() > deadline) throw new Error(`no new leader within ${timeoutMs} ms`);
+    await sleep(1);
+  }
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? NaN) / 1024;
+}
+
+/** utime + stime of a process, in clock ticks (100 per second on Linux). */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+async function main(): Promise<void> {
+  const ensemble = await ZooKeeperEnsemble.start({ size: 3 });
+  const all: SidecarProcess[] = [];
+  let n = 0;
+  const start = async (election: string) => {
+    const s = await SidecarProcess.start({ zookeeper: ensemble.connectString, election, podName: `${election}-${n++}`, sessionTimeout: `${sessionTimeoutMs}ms` });
+    all.push(s);
+    return s;
+  };
+  try {
+    // Graceful hand-over: SIGTERM to the leader → the successor's leader.json says leader.
+    let group = [await start('handover'), await start('handover'), await start('handover')];
+    const handovers: number[] = [];
+    for (let i = 0; i < handoverRuns; i++) {
+      const { leader } = await waitForAgreement(group, 20_000);
+      const rest = group.filter((s) => s !== leader);
+      const t0 = process.hrtime.bigint();
+      leader.signal('SIGTERM');
+      handovers.push(await untilNewLeader(rest, t0, 10_000));
+      await leader.exited;
+      await leader.close();
+      group = [...rest, await start('handover')];
+    }
+    await Promise.all(group.map((s) => s.close()));
+
+    // Crash: SIGKILL to the leader → the successor leads once ZooKeeper expires the session.
+    const crashes: number[] = [];
+    group = [await start('crash'), await start('crash')];
+    for (let i = 0; i < crashRuns; i++) {
+      const { leader } = await waitForAgreement(group, 20_000);
+      const rest = group.filter((s) => s !== leader);
+      const t0 = process.hrtime.bigint();
+      leader.signal('SIGKILL');
+      crashes.push(await untilNewLeader(rest, t0, 3 * sessionTimeoutMs));
+      await leader.close();
+      group = [...rest, await start('crash')];
+    }
+    await Promise.all(group.map((s) => s.close()));
+
+    // Idle: one follower and one leader, 20 s after they settled.
+    group = [await start('idle'), await start('idle')];
+    await waitForAgreement(group, 20_000);
+    await sleep(3000);
+    const idleSeconds = 20;
+    const ticks0 = group.map((s) => cpuTicks(s.pid));
+    await sleep(idleSeconds * 1000);
+    const cpuPercent = group.map((s, i) => ((cpuTicks(s.pid) - (ticks0[i] as number)) / 100 / idleSeconds) * 100);
+    const rss = group.map((s) => rssMb(s.pid));
+    await Promise.all(group.map((s) => s.close()));
+
+    const sorted = [...handovers].sort((a, b) => a - b);
+    const ratios = crashes.map((ms) => ms / sessionTimeoutMs);
+    const fmt = (x: number) => x.toFixed(1);
+    const lines = [
+      '## Sidecar',
+      '',
+      `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, a 3-node ZooKeeper 3.8 ensemble on loopback (tickTime 200 ms), session timeout ${sessionTimeoutMs / 1000} s, sidecars with --no-label; other work was running on the machine. \`npm run bench:sidecar\`.`,
+      '',
+      '| measure | result | target |',
+      '|---|---|---|',
+      `| graceful hand-over, SIGTERM → successor's leader.json (${handovers.length} runs) | p50 ${fmt(percentile(sorted, 50))} ms, p99 ${fmt(percentile(sorted, 99))} ms (min ${fmt(sorted[0] ?? NaN)}, max ${fmt(sorted.at(-1) ?? NaN)}) | p99 < 100 ms |`,
+      `| crash failover, SIGKILL → successor's leader.json, / session timeout (${crashes.length} runs) | ${ratios.map((r) => r.toFixed(2)).join(', ')} (${crashes.map((ms) => `${Math.round(ms)} ms`).join(', ')}) | ≤ 1.1 |`,
+      `| idle RSS (leader, follower) | ${rss.map((r) => `${fmt(r)} MB`).join(', ')} | ≤ 60 MB |`,
+      `| idle CPU over ${idleSeconds} s (leader, follower) | ${cpuPercent.map((c) => `${c.toFixed(2)} %`).join(', ')} | |`,
+      '',
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    await Promise.all(all.map((s) => s.close()));
+    await ensemble.close();
+  }
+}
+
+await main();
