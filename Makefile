@@ -8,7 +8,7 @@ export npm_config_update_notifier := false
 
 JEST_RESULTS := test-results/jest.json
 
-.PHONY: all setup build typecheck lint test test-unit clean
+.PHONY: all setup build typecheck lint test test-unit clean demo
 
 all: build
 
@@ -41,5 +41,13 @@ test:
 	  node scripts/test-summary.js $(JEST_RESULTS) test-results/checks.txt || status=1; \
 	  exit $$status
 
+# ZooKeeper, the API emulator, the webhook and three pods on this machine (demo/, docs/demo.md).
+# demo/ runs test/support's harnesses, so it is built apart from dist/ into dist-demo/.
+demo:
+	@scripts/setup.sh all
+	@npm run --silent build
+	@node node_modules/typescript/bin/tsc -p tsconfig.demo.json
+	@node dist-demo/demo/main.js
+
 clean:
-	rm -rf dist test-results .jest-cache
+	rm -rf dist dist-demo test-results .jest-cache

@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.tools/', 'coverage/', '.jest-cache/'] },
+  { ignores: ['dist/', 'dist-demo/', 'node_modules/', '.tools/', 'coverage/', '.jest-cache/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
