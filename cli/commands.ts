@@ -1,13 +1,35 @@
 import type { Command } from './command.js';
-import { sidecarCommand } from '../sidecar/sidecarCommand.js';
-import { certsCommand } from '../certs/certsCommand.js';
-import { webhookCommand } from '../src/webhookCommand.js';
-import { injectCommand } from '../src/injectCommand.js';
+
+/**
+ * A subcommand as --help lists it, loaded only when it runs: the sidecar must not
+ * pay in memory for the webhook's express or the Kubernetes client it does not use.
+ */
+export interface CommandEntry {
+  readonly name: string;
+  readonly summary: string;
+  load(): Promise<Command>;
+}
 
 /** The subcommands of `zkleader`, in the order --help lists them. */
-export const commands: readonly Command[] = [
-  sidecarCommand,
-  certsCommand,
-  webhookCommand,
-  injectCommand,
+export const commands: readonly CommandEntry[] = [
+  {
+    name: 'sidecar',
+    summary: 'join a ZooKeeper election; write the leader files, label the pod, serve HTTP',
+    load: async () => (await import('../sidecar/sidecarCommand.js')).sidecarCommand,
+  },
+  {
+    name: 'webhook',
+    summary: 'serve the admission webhook that injects the sidecar',
+    load: async () => (await import('../src/webhookCommand.js')).webhookCommand,
+  },
+  {
+    name: 'inject',
+    summary: 'inject the sidecar into YAML manifests offline, as the webhook would',
+    load: async () => (await import('../src/injectCommand.js')).injectCommand,
+  },
+  {
+    name: 'certs',
+    summary: "issue the webhook's certificates (files, or the Secret and caBundle in the cluster)",
+    load: async () => (await import('../certs/certsCommand.js')).certsCommand,
+  },
 ];

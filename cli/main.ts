@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { Command, CommandContext } from './command.js';
-import { commands } from './commands.js';
+import type { CommandContext } from './command.js';
+import { commands, type CommandEntry } from './commands.js';
 import { UsageError } from './flags.js';
 
 /** The version in package.json, found upward from this module (cli/ in source, dist/cli/ when built). */
@@ -20,7 +20,7 @@ function readVersion(): string {
 
 export const version: string = readVersion();
 
-export function topLevelHelp(list: readonly Command[]): string {
+export function topLevelHelp(list: readonly CommandEntry[]): string {
   const width = Math.max(8, ...list.map((c) => c.name.length)) + 2;
   return [
     'Usage: zkleader <command> [flags]',
@@ -37,7 +37,7 @@ export function topLevelHelp(list: readonly Command[]): string {
 }
 
 /** Runs the CLI; returns the exit code instead of exiting so tests can call it. */
-export async function main(argv: string[], ctx: CommandContext, list: readonly Command[] = commands): Promise<number> {
+export async function main(argv: string[], ctx: CommandContext, list: readonly CommandEntry[] = commands): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     (name === undefined ? ctx.stderr : ctx.stdout).write(topLevelHelp(list));
@@ -47,19 +47,20 @@ export async function main(argv: string[], ctx: CommandContext, list: readonly C
     ctx.stdout.write(`zkleader ${version}\n`);
     return 0;
   }
-  const command = list.find((c) => c.name === name);
-  if (!command) {
+  const entry = list.find((c) => c.name === name);
+  if (!entry) {
     ctx.stderr.write(`zkleader: unknown command ${JSON.stringify(name)}; run "zkleader --help" for the list\n`);
     return 2;
   }
   try {
+    const command = await entry.load();
     return await command.run(rest, ctx);
   } catch (err) {
     if (err instanceof UsageError) {
-      ctx.stderr.write(`zkleader ${command.name}: ${err.message}\n`);
+      ctx.stderr.write(`zkleader ${entry.name}: ${err.message}\n`);
       return 2;
     }
-    ctx.stderr.write(`zkleader ${command.name}: ${(err as Error).stack ?? String(err)}\n`);
+    ctx.stderr.write(`zkleader ${entry.name}: ${(err as Error).stack ?? String(err)}\n`);
     return 1;
   }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { PassThrough } from 'node:stream';
 import type { Command, CommandContext } from '../../../cli/command.js';
+import { commands, type CommandEntry } from '../../../cli/commands.js';
 import { UsageError } from '../../../cli/flags.js';
 import { main, version } from '../../../cli/main.js';
 
@@ -15,7 +16,7 @@ function context(): { ctx: CommandContext; out: () => string; err: () => string 
   return { ctx, out: () => out, err: () => err };
 }
 
-const echo: Command = {
+const echoCommand: Command = {
   name: 'echo',
   summary: 'prints its arguments',
   run: async (argv, ctx) => {
@@ -25,6 +26,16 @@ const echo: Command = {
     return 0;
   },
 };
+
+const echo: CommandEntry = { name: echoCommand.name, summary: echoCommand.summary, load: async () => echoCommand };
+
+describe('commands', () => {
+  it.each(commands.map((c) => [c.name, c] as const))('%s loads the command it lists, with the same summary', async (name, entry) => {
+    const command = await entry.load();
+    expect(command.name).toBe(name);
+    expect(command.summary).toBe(entry.summary);
+  });
+});
 
 describe('main', () => {
   it('lists the commands on --help and exits 0', async () => {
