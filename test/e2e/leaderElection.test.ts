@@ -36,6 +36,7 @@ function plainPod(name: string, labels: Record<string, string>, annotations: Rec
 
 describe('an annotated workload of three pods', () => {
   let first: Leadership;
+  let second: Leadership;
 
   it('gets the sidecar at admission, and exactly one pod leads once the election converges', async () => {
     for (let i = 0; i < 3; i++) {
@@ -62,6 +63,16 @@ describe('an annotated workload of three pods', () => {
     const leader = (await cluster.labelledLeaders(namespace))[0];
     expect(leader?.metadata?.annotations?.[epochAnnotation]).toBe(next.epoch);
     expect(cluster.emulator.getPod(namespace, first.leader)).toBeUndefined();
+    second = next;
+  }, 30_000);
+
+  it('fails over after the session timeout when the leader crashes, and demotes its stale label', async () => {
+    await cluster.crashPod(second.leader);
+    const third = await cluster.waitForLeadership(namespace, { notBefore: second.epoch, timeoutMs: 20_000 });
+    expect(third.leader).not.toBe(second.leader);
+    expect(BigInt(third.epoch)).toBeGreaterThan(BigInt(second.epoch));
+    // waitForLeadership saw exactly one leader label: the crashed pod's was turned to follower by the new leader.
+    expect(cluster.emulator.getPod(namespace, second.leader)?.metadata?.labels?.[roleLabel]).toBe('follower');
   }, 30_000);
 });
 

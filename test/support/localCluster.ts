@@ -124,6 +124,16 @@ export class LocalCluster {
     await this.core.deleteNamespacedPod({ name, namespace });
   }
 
+  /**
+   * A node lost with the pod on it: the sidecar dies by SIGKILL, without stepping
+   * down, and the pod object stays in the API with whatever labels it had.
+   */
+  async crashPod(name: string): Promise<void> {
+    const running = this.running.get(name);
+    this.running.delete(name);
+    await running?.process.dispose();
+  }
+
   /** Pods of the namespace whose zkleader.io/role label says leader, as a client sees them. */
   async labelledLeaders(namespace: string): Promise<V1Pod[]> {
     return (await this.core.listNamespacedPod({ namespace, labelSelector: `${roleLabel}=leader` })).items;
