@@ -1,0 +1,105 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent } from 'node:https';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { parse as parseYaml } from 'yaml';
+import { WebhookMetrics } from '../../src/webhookMetrics.js';
+import { startWebhookServer, type RunningWebhook } from '../../src/webhookServer.js';
+import { goldenConfig, goldenDir } from '../support/goldenInject.js';
+import { admissionReviewFor, httpsRequest, loopbackCertificates, temporaryDirectory, writePair } from '../support/webhookClient.js';
+
+let webhook: RunningWebhook;
+let dir: string;
+let certFile: string;
+let keyFile: string;
+let first: Awaited<ReturnType<typeof loopbackCertificates>>;
+let second: Awaited<ReturnType<typeof loopbackCertificates>>;
+const pod = parseYaml(readFileSync(join(goldenDir, 'bare-pod.yaml'), 'utf8')) as unknown;
+
+function serialOf(pem: string): string {
+  return new X509Certificate(pem).serialNumber.toUpperCase();
+}
+
+beforeAll(async () => {
+  [first, second] = await Promise.all([loopbackCertificates(), loopbackCertificates()]);
+  dir = temporaryDirectory('zkleader-reload-');
+  ({ certFile, keyFile } = writePair(dir, first.serving));
+  webhook = await startWebhookServer({
+    listen: { host: '127.0.0.1', port: 0 },
+    tlsCertFile: certFile,
+    tlsKeyFile: keyFile,
+    config: goldenConfig(),
+    logger: pino({ level: 'silent' }),
+    metrics: new WebhookMetrics({ processMetrics: false }),
+    certificatePollMs: 500,
+  });
+});
+
+afterAll(async () => {
+  await webhook?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('certificate reload under load', () => {
+  it('serves every request while the files are replaced, keeps old connections, and ignores a bad pair', async () => {
+    const ca = [first.ca.certPem, second.ca.certPem];
+    const agent = new Agent({ keepAlive: true, maxSockets: 6 });
+    const failures: string[] = [];
+    const keptAlive: { serial: string | undefined; at: number }[] = [];
+    const fresh: { serial: string | undefined; at: number }[] = [];
+    let stop = false;
+    let uid = 0;
+
+    const worker = async (pooled: boolean) => {
+      while (!stop) {
+        try {
+          const answer = await httpsRequest(webhook.port, { path: '/mutate', body: admissionReviewFor(pod, `u-${uid++}`), ca, ...(pooled && { agent }) });
+          if (answer.status !== 200 || (answer.json as { response?: { allowed?: boolean } }).response?.allowed !== true) {
+            failures.push(`HTTP ${answer.status}: ${answer.text.slice(0, 200)}`);
+          }
+          (pooled ? keptAlive : fresh).push({ serial: answer.serial, at: Date.now() });
+        } catch (err) {
+          failures.push((err as Error).message);
+        }
+      }
+    };
+    const workers = [...Array.from({ length: 6 }, () => worker(true)), worker(false), worker(false)];
+
+    try {
+      await sleep(300);
+      // A non-atomic update: the new certificate first, its key a moment later. In between
+      // the pair does not match; the old one must stay in use.
+      writeFileSync(certFile, second.serving.certPem);
+      await sleep(300);
+      writeFileSync(keyFile, second.serving.keyPem);
+      const swappedAt = Date.now();
+      const deadline = Date.now() + 10_000;
+      while (!fresh.some((r) => r.at > swappedAt && r.serial === serialOf(second.serving.certPem)) && Date.now() < deadline) await sleep(50);
+      await sleep(300);
+      // A broken key: logged and counted, the current pair stays.
+      writeFileSync(keyFile, 'not a key');
+      await sleep(700);
+    } finally {
+      stop = true;
+      await Promise.all(workers);
+      agent.destroy();
+    }
+
+    expect(failures).toEqual([]);
+    const serialA = serialOf(first.serving.certPem);
+    const serialB = serialOf(second.serving.certPem);
+    expect(keptAlive.length + fresh.length).toBeGreaterThan(100);
+    // New connections moved to the new certificate and stayed there through the broken key.
+    expect(fresh[0]?.serial).toBe(serialA);
+    expect(fresh[fresh.length - 1]?.serial).toBe(serialB);
+    // Connections opened before the swap were not dropped: they kept answering to the end.
+    expect(keptAlive[keptAlive.length - 1]?.serial).toBe(serialA);
+    const metrics = await webhook.metrics.registry.getSingleMetricAsString('zkleader_webhook_certificate_reloads_total');
+    expect(metrics).toMatch(/result="loaded"\} 2$/m);
+    expect(metrics).toMatch(/result="rejected"\} [2-9]$/m);
+    expect(webhook.reloader.loaded).toBe(true);
+  });
+});
