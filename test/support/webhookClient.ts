@@ -44,7 +44,7 @@ export function writePair(dir: string, pair: CertificatePair): { certFile: strin
 /** One HTTPS request to the webhook on 127.0.0.1; the body is sent as given (string) or as JSON. */
 export function httpsRequest(
   port: number,
-  opts: { method?: string; path: string; body?: unknown; ca: string | string[]; agent?: Agent; headers?: Record<string, string> },
+  opts: { method?: string; path: string; body?: unknown; ca: string | string[]; agent?: Agent; headers?: Record<string, string>; servername?: string },
 ): Promise<HttpAnswer> {
   const payload = opts.body === undefined ? undefined : typeof opts.body === 'string' || Buffer.isBuffer(opts.body) ? opts.body : JSON.stringify(opts.body);
   return new Promise((resolve, reject) => {
@@ -58,6 +58,7 @@ export function httpsRequest(
         agent: opts.agent ?? false,
         headers: { 'content-type': 'application/json', ...opts.headers },
         timeout: 10_000,
+        ...(opts.servername !== undefined && { servername: opts.servername }),
       },
       (res) => {
         // Read now: a keep-alive socket goes back to the agent (res.socket null) at 'end'.
