@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import type { V1Container, V1ObjectMeta, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import { ANNOTATION_MOUNT_PATH, ANNOTATION_STATUS, LABEL_ELECTION, LABEL_ROLE } from './annotations.js';
 import { SIDECAR_NAME, SIDECAR_PORT, buildSidecar } from './buildSidecar.js';
 import { TOKEN_VOLUME_NAME, VOLUME_NAME, buildAppMount, buildVolumes } from './buildVolumes.js';
@@ -46,7 +46,8 @@ function mountTargets(pod: V1Pod, settings: MountSettings): V1Container[] {
   return settings.containersChosen ? all.filter((c) => settings.containers.includes(c.name)) : all;
 }
 
-function addAppMount(container: V1Container, settings: MountSettings): void {
+/** The container with the read-only mount added (a new object: the input pod is never changed). */
+function withAppMount(container: V1Container, settings: MountSettings): V1Container {
   const clash = (container.volumeMounts ?? []).find((m) => m.mountPath.replace(/\/+$/, '') === settings.mountPath);
   if (clash) {
     throw new Refusal(
@@ -54,11 +55,27 @@ function addAppMount(container: V1Container, settings: MountSettings): void {
         `set the annotation ${ANNOTATION_MOUNT_PATH} to a free absolute path`,
     );
   }
-  container.volumeMounts = [...(container.volumeMounts ?? []), buildAppMount(settings)];
+  return { ...container, volumeMounts: [...(container.volumeMounts ?? []), buildAppMount(settings)] };
 }
 
-function templateHash(sidecar: V1Container, volumes: unknown[]): string {
-  return createHash('sha256').update(JSON.stringify({ sidecar, volumes })).digest('hex').slice(0, 16);
+/** spec.containers with the mount added to `targets`; untouched containers are shared with the input. */
+function mountedContainers(pod: V1Pod, targets: readonly V1Container[], settings: MountSettings): V1Container[] {
+  return (pod.spec?.containers ?? []).map((c) => (targets.includes(c) ? withAppMount(c, settings) : c));
+}
+
+// The sidecar and volumes follow from the settings alone; a webhook sees the same few
+// settings again and again, so their hash is computed once per distinct settings.
+const templateHashes = new Map<string, string>();
+
+function templateHash(settings: InjectionSettings, sidecar: V1Container, volumes: unknown[]): string {
+  const key = JSON.stringify(settings);
+  let hash = templateHashes.get(key);
+  if (hash === undefined) {
+    hash = createHash('sha256').update(JSON.stringify({ sidecar, volumes })).digest('hex').slice(0, 16);
+    if (templateHashes.size >= 1024) templateHashes.clear();
+    templateHashes.set(key, hash);
+  }
+  return hash;
 }
 
 function parseStatus(raw: string | undefined): InjectionStatus | undefined {
@@ -75,9 +92,8 @@ function parseStatus(raw: string | undefined): InjectionStatus | undefined {
   }
 }
 
-function setStatus(pod: V1Pod, status: InjectionStatus): void {
-  pod.metadata = pod.metadata ?? {};
-  pod.metadata.annotations = { ...pod.metadata.annotations, [ANNOTATION_STATUS]: JSON.stringify(status) };
+function withStatus(pod: V1Pod, status: InjectionStatus): V1ObjectMeta {
+  return { ...pod.metadata, annotations: { ...pod.metadata?.annotations, [ANNOTATION_STATUS]: JSON.stringify(status) } };
 }
 
 function checkNameClashes(pod: V1Pod, settings: InjectionSettings): void {
@@ -104,52 +120,55 @@ function checkNameClashes(pod: V1Pod, settings: InjectionSettings): void {
 function topUp(pod: V1Pod, settings: MountSettings, version: string, warnings: string[]): InjectResult {
   const missing = mountTargets(pod, settings).filter((c) => !hasSharedMount(c));
   if (missing.length === 0) return { kind: 'skipped', reason: 'already-injected', warnings };
-  const result = structuredClone(pod);
-  const targets = mountTargets(result, settings).filter((c) => !hasSharedMount(c));
-  for (const container of targets) addAppMount(container, settings);
   const previous = parseStatus(pod.metadata?.annotations?.[ANNOTATION_STATUS]);
-  const mounts = [...(previous?.injected.mounts ?? []), ...targets.map((c) => c.name)];
+  const mounts = [...(previous?.injected.mounts ?? []), ...missing.map((c) => c.name)];
   // Without a readable record (a hand-made pod), say only what this pass added.
   const status = previous ?? { version, templateHash: '', injected: { containers: [], volumes: [], mounts: [] } };
-  setStatus(result, { ...status, injected: { ...status.injected, mounts } });
+  const result: V1Pod = {
+    ...pod,
+    metadata: withStatus(pod, { ...status, injected: { ...status.injected, mounts } }),
+    spec: { ...(pod.spec as V1PodSpec), containers: mountedContainers(pod, missing, settings) },
+  };
   return { kind: 'injected', pod: result, warnings };
 }
 
 function freshStatus(sidecar: V1Container, volumes: { name: string }[], settings: InjectionSettings, mounts: string[]): InjectionStatus {
   return {
     version: settings.version,
-    templateHash: templateHash(sidecar, volumes),
+    templateHash: templateHash(settings, sidecar, volumes),
     injected: { containers: [sidecar.name], volumes: volumes.map((v) => v.name), mounts },
   };
 }
 
 function injectFresh(pod: V1Pod, settings: InjectionSettings, warnings: string[]): InjectResult {
   checkNameClashes(pod, settings);
-  const result = structuredClone(pod);
-  const spec = result.spec ?? { containers: [] };
-  result.spec = spec;
+  const spec = pod.spec as V1PodSpec;
   const sidecar = buildSidecar(settings);
   const volumes = buildVolumes(settings);
-  const targets = mountTargets(result, settings);
-  for (const container of targets) addAppMount(container, settings);
-  spec.volumes = [...(spec.volumes ?? []), ...volumes];
-  if (settings.sidecarMode === 'native') spec.initContainers = [...(spec.initContainers ?? []), sidecar];
-  else spec.containers = [...spec.containers, sidecar];
-  result.metadata = result.metadata ?? {};
+  const targets = mountTargets(pod, settings);
+  const containers = mountedContainers(pod, targets, settings);
+  const native = settings.sidecarMode === 'native';
+  const metadata = withStatus(pod, freshStatus(sidecar, volumes, settings, targets.map((c) => c.name)));
   // A new pod is never the leader until its sidecar says so; without labelling nobody would update the role.
-  result.metadata.labels = {
-    ...result.metadata.labels,
-    [LABEL_ELECTION]: settings.election,
-    ...(settings.label && { [LABEL_ROLE]: 'follower' }),
+  metadata.labels = { ...metadata.labels, [LABEL_ELECTION]: settings.election, ...(settings.label && { [LABEL_ROLE]: 'follower' }) };
+  const result: V1Pod = {
+    ...pod,
+    metadata,
+    spec: {
+      ...spec,
+      containers: native ? containers : [...containers, sidecar],
+      ...(native && { initContainers: [...(spec.initContainers ?? []), sidecar] }),
+      volumes: [...(spec.volumes ?? []), ...volumes],
+    },
   };
-  setStatus(result, freshStatus(sidecar, volumes, settings, targets.map((c) => c.name)));
   return { kind: 'injected', pod: result, warnings };
 }
 
 /**
  * The one injection, shared by the webhook and `zkleader inject`: pure, no I/O.
  * Returns the pod with the sidecar, the volume, mounts, labels and the status
- * annotation; or why nothing was done; or a refusal naming what is wrong.
+ * annotation (a new object that shares unchanged parts with `pod`, which is never
+ * modified); or why nothing was done; or a refusal naming what is wrong.
  * inject(inject(p).pod) is skipped as already injected.
  */
 export function inject(pod: V1Pod, config: InjectorConfig): InjectResult {
