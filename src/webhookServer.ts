@@ -126,6 +126,8 @@ export interface WebhookServerOptions {
   logger: Logger;
   metrics?: WebhookMetrics;
   certificatePollMs?: number;
+  /** A request not received in full within this time gets 408 (a stalled client must not hold it forever). */
+  requestTimeoutMs?: number;
 }
 
 export interface RunningWebhook {
@@ -165,7 +167,9 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<Ru
   const { logger } = opts;
   const metrics = opts.metrics ?? new WebhookMetrics();
   const app = createWebhookApp({ config: opts.config, logger, metrics, ready: () => reloader.loaded });
-  const server = createHttpsServer({}, app);
+  const requestTimeout = opts.requestTimeoutMs ?? 30_000;
+  // Node checks the request timeout on this interval (30 s by default).
+  const server = createHttpsServer({ connectionsCheckingInterval: Math.min(1_000, requestTimeout) }, app);
   const reloader = new CertificateReloader({
     certFile: opts.tlsCertFile,
     keyFile: opts.tlsKeyFile,
@@ -174,9 +178,9 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<Ru
     onResult: (result) => metrics.certificateReload(result),
     ...(opts.certificatePollMs !== undefined && { pollIntervalMs: opts.certificatePollMs }),
   });
-  // Far above the API server's 10 s webhook timeout: a stalled client cannot hold a request forever.
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 10_000;
+  // Far above the API server's 10 s webhook timeout by default.
+  server.requestTimeout = requestTimeout;
+  server.headersTimeout = Math.min(10_000, requestTimeout);
   server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
   reloader.start();
 

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { once } from 'node:events';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { join } from 'node:path';
+import { connect } from 'node:tls';
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { pino } from 'pino';
@@ -111,6 +113,29 @@ describe('the webhook over HTTPS', () => {
     const justUnder = await mutate(admissionReviewFor(pod, 'uid-almost'));
     expect(justUnder.status).toBe(200);
     expect((justUnder.json as ReviewAnswer).response).toMatchObject({ uid: 'uid-almost', allowed: true, patchType: 'JSONPatch' });
+  });
+
+  it('answers a request whose body never arrives in full with 408 and closes the connection', async () => {
+    const stalled = await startWebhookServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      tlsCertFile: join(dir, 'tls.crt'),
+      tlsKeyFile: join(dir, 'tls.key'),
+      config: goldenConfig(),
+      logger: pino({ level: 'silent' }),
+      metrics: new WebhookMetrics({ processMetrics: false }),
+      requestTimeoutMs: 500,
+    });
+    try {
+      const socket = connect({ host: '127.0.0.1', port: stalled.port, ca });
+      await once(socket, 'secureConnect');
+      let received = '';
+      socket.on('data', (d: Buffer) => (received += d.toString()));
+      socket.write('POST /mutate HTTP/1.1\r\nHost: webhook\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"apiVersion":');
+      await once(socket, 'close');
+      expect(received).toMatch(/^HTTP\/1\.1 408 /);
+    } finally {
+      await stalled.close();
+    }
   });
 
   it('answers other methods and paths with a JSON error', async () => {
