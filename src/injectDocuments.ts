@@ -4,7 +4,7 @@ import { inject } from './inject.js';
 import { readPod } from './podShape.js';
 
 /** Where each kind keeps the pod that the injector rewrites. */
-const podPaths: Readonly<Record<string, readonly string[]>> = {
+export const podPaths: Readonly<Record<string, readonly string[]>> = {
   Pod: [],
   Deployment: ['spec', 'template'],
   StatefulSet: ['spec', 'template'],

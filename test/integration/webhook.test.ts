@@ -10,11 +10,23 @@ import { pino } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { applyPatch, type PatchOperation } from '../../src/patch.js';
 import { WebhookMetrics } from '../../src/webhookMetrics.js';
-import { startWebhookServer, type RunningWebhook } from '../../src/webhookServer.js';
+import { startWebhookServer, type RunningWebhook, type WebhookServerOptions } from '../../src/webhookServer.js';
 import { goldenConfig, goldenDir } from '../support/goldenInject.js';
 import { admissionReviewFor, httpsRequest, loopbackCertificates, temporaryDirectory, writePair, type HttpAnswer } from '../support/webhookClient.js';
 
 let webhook: RunningWebhook;
+
+/** The webhook with the golden config on 127.0.0.1 ports the system chooses, metrics included. */
+function startOnLoopback(opts: Pick<WebhookServerOptions, 'tlsCertFile' | 'tlsKeyFile'> & Partial<WebhookServerOptions>): Promise<RunningWebhook> {
+  return startWebhookServer({
+    listen: { host: '127.0.0.1', port: 0 },
+    metricsListen: { host: '127.0.0.1', port: 0 },
+    config: goldenConfig(),
+    logger: pino({ level: 'silent' }),
+    metrics: new WebhookMetrics({ processMetrics: false }),
+    ...opts,
+  });
+}
 let ca: string;
 let dir: string;
 let agent: Agent;
@@ -27,15 +39,7 @@ beforeAll(async () => {
   const { certFile, keyFile } = writePair(dir, serving);
   const logStream = new PassThrough();
   logStream.on('data', (line: Buffer) => logLines.push(JSON.parse(line.toString()) as Record<string, unknown>));
-  webhook = await startWebhookServer({
-    listen: { host: '127.0.0.1', port: 0 },
-    metricsListen: { host: '127.0.0.1', port: 0 },
-    tlsCertFile: certFile,
-    tlsKeyFile: keyFile,
-    config: goldenConfig(),
-    logger: pino({ level: 'debug' }, logStream),
-    metrics: new WebhookMetrics({ processMetrics: false }),
-  });
+  webhook = await startOnLoopback({ tlsCertFile: certFile, tlsKeyFile: keyFile, logger: pino({ level: 'debug' }, logStream) });
   agent = new Agent({ keepAlive: true, maxSockets: 4 });
 });
 
@@ -116,15 +120,7 @@ describe('the webhook over HTTPS', () => {
   });
 
   it('answers a request whose body never arrives in full with 408 and closes the connection', async () => {
-    const stalled = await startWebhookServer({
-      listen: { host: '127.0.0.1', port: 0 },
-      tlsCertFile: join(dir, 'tls.crt'),
-      tlsKeyFile: join(dir, 'tls.key'),
-      config: goldenConfig(),
-      logger: pino({ level: 'silent' }),
-      metrics: new WebhookMetrics({ processMetrics: false }),
-      requestTimeoutMs: 500,
-    });
+    const stalled = await startOnLoopback({ tlsCertFile: join(dir, 'tls.crt'), tlsKeyFile: join(dir, 'tls.key'), requestTimeoutMs: 500 });
     try {
       const socket = connect({ host: '127.0.0.1', port: stalled.port, ca });
       await once(socket, 'secureConnect');
@@ -201,16 +197,7 @@ describe('the webhook over HTTPS', () => {
 describe('a webhook started before its certificate exists', () => {
   it('is not ready until the files appear, then serves with them', async () => {
     const emptyDir = temporaryDirectory('zkleader-webhook-nocert-');
-    const later = await startWebhookServer({
-      listen: { host: '127.0.0.1', port: 0 },
-      metricsListen: { host: '127.0.0.1', port: 0 },
-      tlsCertFile: join(emptyDir, 'tls.crt'),
-      tlsKeyFile: join(emptyDir, 'tls.key'),
-      config: goldenConfig(),
-      logger: pino({ level: 'silent' }),
-      metrics: new WebhookMetrics({ processMetrics: false }),
-      certificatePollMs: 200,
-    });
+    const later = await startOnLoopback({ tlsCertFile: join(emptyDir, 'tls.crt'), tlsKeyFile: join(emptyDir, 'tls.key'), certificatePollMs: 200 });
     try {
       const ready = () => fetch(`http://127.0.0.1:${later.metricsPort}/readyz`).then((r) => r.status);
       expect(await ready()).toBe(503);

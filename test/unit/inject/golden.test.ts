@@ -2,27 +2,18 @@ import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { injectDocuments } from '../../../src/injectDocuments.js';
+import { injectDocuments, podPaths } from '../../../src/injectDocuments.js';
 import { validatePod } from '../../support/apiEmulator/podValidation.js';
 import { golden, goldenCases, goldenConfig, goldenDir } from '../../support/goldenInject.js';
 
 const config = goldenConfig();
-const templatePaths: Record<string, string[]> = {
-  Pod: [],
-  Deployment: ['spec', 'template'],
-  StatefulSet: ['spec', 'template'],
-  DaemonSet: ['spec', 'template'],
-  ReplicaSet: ['spec', 'template'],
-  Job: ['spec', 'template'],
-  CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
-};
 
 /** Every Pod of the output, templates made into pods the way their controllers would. */
 function podsOf(yaml: string): unknown[] {
   const pods: unknown[] = [];
   for (const document of parseAllDocuments(yaml) as ReturnType<typeof parseAllDocuments> & unknown[]) {
     const object = document.toJS() as { kind?: string } | null;
-    const path = object?.kind !== undefined ? templatePaths[object.kind] : undefined;
+    const path = object?.kind !== undefined ? podPaths[object.kind] : undefined;
     if (!object || path === undefined) continue;
     const template = path.reduce<Record<string, unknown>>((node, key) => node[key] as Record<string, unknown>, object as Record<string, unknown>);
     const metadata = (template.metadata ?? {}) as Record<string, unknown>;
