@@ -6,7 +6,7 @@ import { loadInjectorConfig, type InjectorConfig } from './config.js';
  * (exit 2) naming the flag, the file and the field.
  */
 export async function loadConfigFlag(path: string | undefined): Promise<InjectorConfig> {
-  // Imported lazily: cli/main.ts imports the command list, which imports our commands.
+  // Imported when needed: cli/main.ts lists the commands, so a static import could form a cycle.
   const { version } = await import('../cli/main.js');
   try {
     return loadInjectorConfig(path, version);
