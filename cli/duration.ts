@@ -21,3 +21,12 @@ export function parseBoundedDuration(raw: string, minMs: number, maxMs: number):
 export function formatDuration(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
+
+/** ZooKeeper session timeouts zkleader accepts (flag and annotation alike). */
+export const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
+export const MIN_SESSION_TIMEOUT_MS = 4_000;
+export const MAX_SESSION_TIMEOUT_MS = 40_000;
+
+export function parseSessionTimeout(raw: string): number {
+  return parseBoundedDuration(raw, MIN_SESSION_TIMEOUT_MS, MAX_SESSION_TIMEOUT_MS);
+}

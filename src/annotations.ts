@@ -1,4 +1,10 @@
-import { parseBoundedDuration } from '../cli/duration.js';
+import { parseDnsLabel, parseZooKeeperConnectString } from '../cli/valueSyntax.js';
+
+export { isDns1123Label } from '../cli/valueSyntax.js';
+export { DEFAULT_SESSION_TIMEOUT_MS, MAX_SESSION_TIMEOUT_MS, MIN_SESSION_TIMEOUT_MS, parseSessionTimeout } from '../cli/duration.js';
+/** Election names are DNS-1123 labels (they end up in label values and ZooKeeper paths). */
+export const parseElectionName = parseDnsLabel;
+export const parseConnectString = parseZooKeeperConnectString;
 
 /**
  * Every `zkleader.io/*` key the injector reads or writes, with the parsing of
@@ -39,9 +45,6 @@ export const KNOWN_ANNOTATIONS: ReadonlySet<string> = new Set([
 ]);
 export const KNOWN_LABELS: ReadonlySet<string> = new Set([LABEL_INJECT, LABEL_ROLE, LABEL_ELECTION]);
 
-export const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
-export const MIN_SESSION_TIMEOUT_MS = 4_000;
-export const MAX_SESSION_TIMEOUT_MS = 40_000;
 export const DEFAULT_MOUNT_PATH = '/var/run/zkleader';
 
 export type SidecarMode = 'native' | 'classic';
@@ -53,44 +56,6 @@ export function parseBooleanValue(raw: string): boolean {
   throw new Error(`expected "true" or "false", got ${JSON.stringify(raw)}`);
 }
 
-const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-export function isDns1123Label(value: string): boolean {
-  return value.length <= 63 && dns1123Label.test(value);
-}
-
-export function parseElectionName(raw: string): string {
-  if (!isDns1123Label(raw)) {
-    throw new Error(`expected a DNS-1123 label (lower-case letters, digits and '-', at most 63 characters, starting and ending with a letter or digit), got ${JSON.stringify(raw)}`);
-  }
-  return raw;
-}
-
-const hostPattern = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?)$/;
-const chrootPattern = /^(\/[^/\s]+)+$/;
-
-/** `host:port[,host:port...][/chroot]`, ports 1–65535. */
-export function parseConnectString(raw: string): string {
-  const expected = 'expected host:port[,host:port...][/chroot] with ports 1-65535';
-  const slash = raw.indexOf('/');
-  const hosts = slash === -1 ? raw : raw.slice(0, slash);
-  const chroot = slash === -1 ? '' : raw.slice(slash);
-  if (chroot !== '' && !chrootPattern.test(chroot)) throw new Error(`${expected}; the chroot ${JSON.stringify(chroot)} is not an absolute path`);
-  if (hosts === '') throw new Error(`${expected}, got ${JSON.stringify(raw)}`);
-  for (const server of hosts.split(',')) {
-    const colon = server.lastIndexOf(':');
-    const host = colon === -1 ? '' : server.slice(0, colon);
-    const port = colon === -1 ? '' : server.slice(colon + 1);
-    if (!hostPattern.test(host) || !/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
-      throw new Error(`${expected}; ${JSON.stringify(server)} is not host:port`);
-    }
-  }
-  return raw;
-}
-
-export function parseSessionTimeout(raw: string): number {
-  return parseBoundedDuration(raw, MIN_SESSION_TIMEOUT_MS, MAX_SESSION_TIMEOUT_MS);
-}
 
 /** An absolute, normalised path that is not the root and contains no ':' (the kubelet refuses those). */
 export function parseMountPath(raw: string): string {

@@ -3,7 +3,7 @@ import type { Command } from '../cli/command.js';
 import { defaultedString, formatHelp, optionalString, parseFlags, requiredString } from '../cli/flags.js';
 import { createLogger } from '../cli/logger.js';
 import { loadConfigFlag } from './configFlag.js';
-import { parseListenAddress } from './listenAddress.js';
+import { parseListenAddress } from '../cli/valueSyntax.js';
 import { startWebhookServer } from './webhookServer.js';
 
 const specs = {

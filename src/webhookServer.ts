@@ -7,7 +7,7 @@ import { admit } from './admission.js';
 import { MalformedReviewError, readAdmissionReview, reviewResponse } from './admissionReview.js';
 import { CertificateReloader } from './certificateReloader.js';
 import type { InjectorConfig } from './config.js';
-import type { ListenAddress } from './listenAddress.js';
+import type { HostPort as ListenAddress } from '../cli/valueSyntax.js';
 import { WebhookMetrics } from './webhookMetrics.js';
 
 /** Above the API server's own request limit (3 MiB), so a real review is never cut off. */

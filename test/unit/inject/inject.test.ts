@@ -1,9 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1Pod } from '@kubernetes/client-node';
-import { parseConnectString } from '../../../src/annotations.js';
 import { defaultInjectorConfig, parseInjectorConfig, type InjectorConfig } from '../../../src/config.js';
 import { inject, type InjectResult } from '../../../src/inject.js';
-import { parseListenAddress } from '../../../src/listenAddress.js';
 import { applyPatch, diffPatch } from '../../../src/patch.js';
 import { readPod } from '../../../src/podShape.js';
 
@@ -186,21 +184,21 @@ describe('inject: an injected pod', () => {
 });
 
 describe('parseInjectorConfig', () => {
-  it('fills the defaults: image of this version, native, small requests, 64Mi limit', () => {
+  it('fills the defaults: image of this version, native, 128Mi request, 192Mi limit', () => {
     expect(parseInjectorConfig(null, '1.0.0')).toEqual({
       version: '1.0.0',
       image: 'ghcr.io/zkleader/zkleader:v1.0.0',
       imagePullPolicy: 'IfNotPresent',
       zookeeper: undefined,
       sidecarMode: 'native',
-      resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '64Mi' } },
+      resources: { requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '192Mi' } },
     });
   });
 
   it('merges resources over the defaults', () => {
-    expect(parseInjectorConfig({ resources: { limits: { memory: '128Mi', cpu: 1 } } }, '1').resources).toEqual({
-      requests: { cpu: '10m', memory: '32Mi' },
-      limits: { memory: '128Mi', cpu: '1' },
+    expect(parseInjectorConfig({ resources: { limits: { memory: '256Mi', cpu: 1 } } }, '1').resources).toEqual({
+      requests: { cpu: '10m', memory: '128Mi' },
+      limits: { memory: '256Mi', cpu: '1' },
     });
   });
 
@@ -215,24 +213,6 @@ describe('parseInjectorConfig', () => {
     [['image'], 'expected a map with the fields image, imagePullPolicy, zookeeper, sidecarMode, resources'],
   ])('refuses %j naming the field', (document, message) => {
     expect(() => parseInjectorConfig(document, '1')).toThrow(message);
-  });
-});
-
-describe('parseConnectString', () => {
-  it.each(['zk:2181', 'zk-0.zk.svc:2181,zk-1.zk.svc:2181', '127.0.0.1:1/a/b', '[::1]:2181'])('accepts %s', (raw) => {
-    expect(parseConnectString(raw)).toBe(raw);
-  });
-  it.each(['zk', 'zk:0', 'zk:65536', ':2181', 'zk:2181,', 'zk:2181/', 'zk:2181//x', '/chroot', 'zk:2181 '])('refuses %j', (raw) => {
-    expect(() => parseConnectString(raw)).toThrow('expected host:port[,host:port...][/chroot] with ports 1-65535');
-  });
-});
-
-describe('parseListenAddress', () => {
-  it('reads IPv4, names and bracketed IPv6', () => {
-    expect(parseListenAddress('0.0.0.0:8443')).toEqual({ host: '0.0.0.0', port: 8443 });
-    expect(parseListenAddress('[::]:0')).toEqual({ host: '::', port: 0 });
-    expect(() => parseListenAddress('8443')).toThrow('expected ADDR:PORT such as 0.0.0.0:8443');
-    expect(() => parseListenAddress('a:70000')).toThrow('expected ADDR:PORT');
   });
 });
 

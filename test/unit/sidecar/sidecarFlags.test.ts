@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { UsageError, parseFlags } from '../../../cli/flags.js';
-import { parseZooKeeperConnectString, sidecarFlags } from '../../../sidecar/sidecarFlags.js';
+import { sidecarFlags } from '../../../sidecar/sidecarFlags.js';
 
 const required = ['--zookeeper', 'zk:2181', '--election', 'orders', '--namespace', 'shop', '--pod-name', 'orders-0'];
 
@@ -52,16 +52,16 @@ describe('sidecar flags', () => {
     [['--election', 'Orders'], '--election: expected a DNS-1123 label'],
     [['--election', 'a'.repeat(64)], '--election: expected a DNS-1123 label'],
     [['--namespace', 'shop_1'], '--namespace: expected a DNS-1123 label'],
-    [['--zookeeper', 'zk:0'], '--zookeeper: expected a port from 1 to 65535, got "0" in "zk:0"'],
-    [['--zookeeper', 'zk:70000'], '--zookeeper: expected a port from 1 to 65535'],
-    [['--zookeeper', 'zk'], '--zookeeper: expected host:port, got "zk"'],
-    [['--zookeeper', 'zk:2181/'], '--zookeeper: expected a chroot such as /zk, got "/"'],
+    [['--zookeeper', 'zk:0'], '--zookeeper: expected host:port[,host:port...][/chroot] with ports 1-65535; "zk:0" is not host:port'],
+    [['--zookeeper', 'zk:70000'], '--zookeeper: expected host:port[,host:port...][/chroot] with ports 1-65535; "zk:70000" is not host:port'],
+    [['--zookeeper', 'zk'], '--zookeeper: expected host:port[,host:port...][/chroot] with ports 1-65535; "zk" is not host:port'],
+    [['--zookeeper', 'zk:2181/'], '--zookeeper: expected host:port[,host:port...][/chroot] with ports 1-65535; the chroot "/" is not an absolute path'],
     [['--session-timeout', '3s'], '--session-timeout: expected a duration from 4s to 40s, got "3s"'],
     [['--session-timeout', '41s'], '--session-timeout: expected a duration from 4s to 40s, got "41s"'],
     [['--pod-ip', '10.0.0'], '--pod-ip: expected an IP address, got "10.0.0"'],
     [['--root', 'zkleader'], '--root: expected an absolute ZooKeeper path such as /zkleader, got "zkleader"'],
-    [['--listen', '0.0.0.0'], '--listen: expected host:port, got "0.0.0.0"'],
-    [['--pod-name', 'Bad_Name'], '--pod-name: expected a pod name (a DNS-1123 subdomain), got "Bad_Name"'],
+    [['--listen', '0.0.0.0'], '--listen: expected ADDR:PORT such as 0.0.0.0:8443 or [::]:8443, got "0.0.0.0"'],
+    [['--pod-name', 'Bad_Name'], '--pod-name: expected a DNS-1123 subdomain (lower-case letters, digits, \'-\' and \'.\', at most 253 characters), got "Bad_Name"'],
   ])('refuses %j with a message naming the flag', (override, message) => {
     const argv = [...required, ...override];
     expect(() => parseFlags(sidecarFlags, argv, {})).toThrow(UsageError);
@@ -73,15 +73,5 @@ describe('sidecar flags', () => {
       '--session-timeout (from ZKLEADER_SESSION_TIMEOUT): expected a duration from 4s to 40s, got "1s"',
     );
     expect(() => parseFlags(sidecarFlags, required.slice(0, 4), { POD_NAMESPACE: 'Shop', POD_NAME: 'x' })).toThrow('--namespace (from POD_NAMESPACE)');
-  });
-});
-
-describe('parseZooKeeperConnectString', () => {
-  it.each(['127.0.0.1:2181', 'a:1,b:2,c:65535', 'zk.default.svc:2181/apps/zkleader', '[::1]:2181'])('accepts %s', (raw) => {
-    expect(parseZooKeeperConnectString(raw)).toBe(raw);
-  });
-
-  it.each(['', ':2181', 'a:2181,', 'a:b', 'a:2181//x', '/chroot'])('refuses %j', (raw) => {
-    expect(() => parseZooKeeperConnectString(raw)).toThrow(/expected/);
   });
 });
