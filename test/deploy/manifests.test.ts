@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1Container, V1Deployment, V1MutatingWebhookConfiguration, V1Pod, V1PodSpec, V1Service, V1StatefulSet } from '@kubernetes/client-node';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -317,7 +318,11 @@ describe('the example, injected as the webhook would', () => {
     const downward: Record<string, string> = { 'metadata.name': 'orders-7c9f-abcde', 'metadata.namespace': 'zkleader-example', 'metadata.uid': 'uid-1', 'status.podIP': '10.0.1.7' };
     const env: NodeJS.ProcessEnv = {};
     for (const e of sidecar?.env ?? []) env[e.name] = e.value ?? downward[e.valueFrom?.fieldRef?.fieldPath ?? ''];
-    const knownVariables = new Set(Object.entries(sidecarFlags).flatMap(([flag, spec]) => [`ZKLEADER_${flag.replace(/-/g, '_').toUpperCase()}`, ...spec.env]));
+    // NODE_OPTIONS is read by node itself (checked below), every other variable by a flag.
+    const knownVariables = new Set([
+      'NODE_OPTIONS',
+      ...Object.entries(sidecarFlags).flatMap(([flag, spec]) => [`ZKLEADER_${flag.replace(/-/g, '_').toUpperCase()}`, ...spec.env]),
+    ]);
     for (const name of Object.keys(env)) expect([name, knownVariables.has(name)]).toEqual([name, true]);
     const { flags } = parseFlags(sidecarFlags, sidecar?.args?.slice(1) ?? [], env);
     expect(flags).toMatchObject({
@@ -330,6 +335,13 @@ describe('the example, injected as the webhook would', () => {
       'session-timeout': 10_000,
       'no-label': false,
     });
+  });
+
+  it('sets NODE_OPTIONS that node accepts (it refuses to start on a flag not allowed there)', () => {
+    const nodeOptions = sidecar?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+    expect(nodeOptions).toBeDefined();
+    const run = spawnSync(process.execPath, ['-e', 'process.exit(0)'], { env: { NODE_OPTIONS: nodeOptions }, encoding: 'utf8' });
+    expect([run.status, run.stderr]).toEqual([0, '']);
   });
 
   it('mounts the leader file read-only where the app reads it, and its account may label pods', () => {
