@@ -8,7 +8,7 @@ export npm_config_update_notifier := false
 
 JEST_RESULTS := test-results/jest.json
 
-.PHONY: all setup build typecheck lint test test-unit clean demo
+.PHONY: all setup build typecheck lint test clean demo
 
 all: build
 
@@ -41,7 +41,7 @@ test:
 	  node scripts/test-summary.js $(JEST_RESULTS) test-results/checks.txt || status=1; \
 	  exit $$status
 
-# ZooKeeper, the API emulator, the webhook and three pods on this machine (demo/, docs/demo.md).
+# ZooKeeper, the API emulator, the webhook and three pods on this machine (demo/; its output is in the README).
 # demo/ runs test/support's harnesses, so it is built apart from dist/ into dist-demo/.
 demo:
 	@scripts/setup.sh all
