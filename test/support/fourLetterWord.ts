@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 
-export type FourLetterWord = 'ruok' | 'srvr' | 'mntr' | 'stat' | 'cons';
+export type FourLetterWord = 'ruok' | 'srvr' | 'mntr' | 'stat' | 'cons' | 'wchp' | 'wchc';
 
 /**
  * Sends one ZooKeeper four-letter word to 127.0.0.1:`port` and resolves with the whole
