@@ -18,6 +18,11 @@ export const commands: readonly CommandEntry[] = [
     load: async () => (await import('../sidecar/sidecarCommand.js')).sidecarCommand,
   },
   {
+    name: 'status',
+    summary: 'show the elections in ZooKeeper: candidates, leaders and epochs',
+    load: async () => (await import('../sidecar/statusCommand.js')).statusCommand,
+  },
+  {
     name: 'webhook',
     summary: 'serve the admission webhook that injects the sidecar',
     load: async () => (await import('../src/webhookCommand.js')).webhookCommand,

@@ -1,0 +1,65 @@
+import { electionOrder } from './candidateNode.js';
+import { parseCandidateData, type MemberIdentity } from './electionSnapshot.js';
+import { ZooKeeperCode, ZooKeeperError, type ZooKeeperSession } from './zookeeperSession.js';
+
+/** One candidate as `zkleader status` shows it. */
+export interface CandidateStatus extends MemberIdentity {
+  readonly node: string;
+  /** The owning session, decimal. */
+  readonly sessionId: string;
+}
+
+/** One election: `<namespace>/<name>`, its leader (the lowest candidate) and epoch. */
+export interface ElectionStatus {
+  readonly election: string;
+  readonly leader: CandidateStatus | null;
+  /** The leader node's czxid (the fencing token the leader's files carry). */
+  readonly epoch: string | null;
+  /** In election order. */
+  readonly candidates: readonly CandidateStatus[];
+}
+
+async function childrenOrEmpty(session: ZooKeeperSession, path: string): Promise<string[]> {
+  try {
+    return await session.getChildren(path);
+  } catch (err) {
+    if (err instanceof ZooKeeperError && err.code === ZooKeeperCode.NONODE) return [];
+    throw err;
+  }
+}
+
+/** Reads one election; candidates that leave while it reads are left out. */
+export async function readElection(session: ZooKeeperSession, root: string, namespace: string, name: string): Promise<ElectionStatus> {
+  const path = `${root}/${namespace}/${name}`;
+  const ordered = electionOrder(await childrenOrEmpty(session, path));
+  const read = await Promise.all(ordered.map(async (c) => ({ c, node: await session.get(`${path}/${c.name}`) })));
+  const candidates: { status: CandidateStatus; czxid: string }[] = [];
+  for (const { c, node } of read) {
+    if (!node) continue;
+    candidates.push({ status: { node: c.name, sessionId: node.stat.ephemeralOwner, ...parseCandidateData(node.data, c.name) }, czxid: node.stat.czxid });
+  }
+  const first = candidates[0];
+  return { election: `${namespace}/${name}`, leader: first?.status ?? null, epoch: first?.czxid ?? null, candidates: candidates.map((c) => c.status) };
+}
+
+/** Every election under `root` (or the one named), sorted by namespace and name. */
+export async function readElections(session: ZooKeeperSession, root: string, only?: { namespace: string; name: string }): Promise<ElectionStatus[]> {
+  if (only) return [await readElection(session, root, only.namespace, only.name)];
+  const result: ElectionStatus[] = [];
+  for (const namespace of (await childrenOrEmpty(session, root)).sort()) {
+    for (const name of (await childrenOrEmpty(session, `${root}/${namespace}`)).sort()) {
+      result.push(await readElection(session, root, namespace, name));
+    }
+  }
+  return result;
+}
+
+/** A kubectl-like table. */
+export function formatElectionTable(elections: readonly ElectionStatus[]): string {
+  const rows = [
+    ['ELECTION', 'LEADER', 'EPOCH', 'CANDIDATES', 'MEMBERS (ELECTION ORDER)'],
+    ...elections.map((e) => [e.election, e.leader?.pod ?? '<none>', e.epoch ?? '<none>', String(e.candidates.length), e.candidates.map((c) => c.pod).join(',') || '<none>']),
+  ];
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return `${rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd((widths[i] ?? 0) + 3))).join('')).join('\n')}\n`;
+}

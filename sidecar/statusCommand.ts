@@ -1,0 +1,70 @@
+import { once } from 'node:events';
+import type { Command } from '../cli/command.js';
+import { DEFAULT_SESSION_TIMEOUT_MS, formatDuration, parseBoundedDuration } from '../cli/duration.js';
+import { UsageError, defaultedString, formatHelp, optionalString, parseFlags, requiredString } from '../cli/flags.js';
+import { parseDnsLabel, parseZnodePath, parseZooKeeperConnectString } from '../cli/valueSyntax.js';
+import { formatElectionTable, readElections } from './electionStatus.js';
+import { ZooKeeperSession } from './zookeeperSession.js';
+
+const usage = 'zkleader status --zookeeper H:P[,..] [--election NS/NAME] [-o table|json]';
+const summary = 'show the elections in ZooKeeper: candidates, leaders and epochs';
+
+function parseElectionRef(raw: string): { namespace: string; name: string } {
+  const parts = raw.split('/');
+  if (parts.length !== 2) throw new Error(`expected NAMESPACE/NAME such as shop/orders, got ${JSON.stringify(raw)}`);
+  const [namespace, name] = parts as [string, string];
+  return { namespace: parseDnsLabel(namespace), name: parseDnsLabel(name) };
+}
+
+function parseOutput(raw: string): 'table' | 'json' {
+  if (raw !== 'table' && raw !== 'json') throw new Error(`expected table or json, got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
+export const statusFlags = {
+  zookeeper: requiredString({ description: 'ZooKeeper connect string', valueName: 'H:P[,..][/chroot]', parse: parseZooKeeperConnectString }),
+  election: optionalString({ description: 'only this election', valueName: 'NS/NAME', parse: parseElectionRef }),
+  root: defaultedString({ description: 'ZooKeeper root of all elections', valueName: 'PATH', default: '/zkleader', parse: parseZnodePath }),
+  output: defaultedString({ description: 'output format: table or json', valueName: 'FORMAT', short: 'o', default: 'table', parse: parseOutput }),
+  timeout: defaultedString({
+    description: 'how long to wait for ZooKeeper',
+    valueName: 'T',
+    default: formatDuration(DEFAULT_SESSION_TIMEOUT_MS),
+    parse: (raw) => parseBoundedDuration(raw, 1000, 120_000),
+  }),
+};
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary,
+  async run(argv, ctx) {
+    const { flags, help } = parseFlags(statusFlags, argv, ctx.env);
+    if (help) {
+      ctx.stdout.write(formatHelp(usage, summary, statusFlags));
+      return 0;
+    }
+    // A read-only look: the session's timeout only bounds how long a lost connection is kept.
+    const session = new ZooKeeperSession({ connectString: flags.zookeeper, sessionTimeoutMs: DEFAULT_SESSION_TIMEOUT_MS });
+    try {
+      const connected = once(session, 'connected').then(() => true);
+      const timedOut = new Promise<false>((resolve) => setTimeout(() => resolve(false), flags.timeout).unref());
+      if (!(await Promise.race([connected, timedOut]))) {
+        ctx.stderr.write(`zkleader status: no ZooKeeper session with ${flags.zookeeper} within ${formatDuration(flags.timeout)}\n`);
+        return 1;
+      }
+      const elections = await readElections(session, flags.root, flags.election);
+      if (flags.election && elections[0]?.candidates.length === 0) {
+        ctx.stderr.write(`zkleader status: election ${flags.election.namespace}/${flags.election.name} has no candidates under ${flags.root}\n`);
+        return 1;
+      }
+      ctx.stdout.write(flags.output === 'json' ? `${JSON.stringify({ elections }, null, 2)}\n` : formatElectionTable(elections));
+      return 0;
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+      ctx.stderr.write(`zkleader status: ${(err as Error).message}\n`);
+      return 1;
+    } finally {
+      session.close();
+    }
+  },
+};

@@ -1,0 +1,106 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { pino } from 'pino';
+import { LeaderElection } from '../../sidecar/election.js';
+import type { ElectionSnapshot } from '../../sidecar/electionSnapshot.js';
+import type { ElectionStatus } from '../../sidecar/electionStatus.js';
+import { reserveLoopbackPorts, releaseLoopbackPorts } from '../support/loopbackPorts.js';
+import { zkleaderBin } from '../support/repoRoot.js';
+import { ZooKeeperEnsemble } from '../support/zookeeperEnsemble.js';
+
+// `zkleader status` as an operator runs it (the built CLI), against a real ZooKeeper
+// holding elections of live members.
+
+let ensemble: ZooKeeperEnsemble;
+const elections: LeaderElection[] = [];
+const latest = new Map<string, ElectionSnapshot>();
+
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(zkleaderBin, args, { env: { PATH: process.env.PATH } }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+function join(namespace: string, election: string, pod: string): void {
+  const e = new LeaderElection({
+    connectString: ensemble.connectString,
+    sessionTimeoutMs: 6000,
+    electionPath: `/zkleader/${namespace}/${election}`,
+    self: { pod, ip: '10.0.0.1', uid: `uid-${pod}`, namespace, startedAt: new Date().toISOString() },
+    logger: pino({ level: 'silent' }),
+  });
+  e.on('update', (s) => latest.set(pod, s));
+  elections.push(e);
+  e.start();
+}
+
+beforeAll(async () => {
+  ensemble = await ZooKeeperEnsemble.start({ size: 1 });
+  for (const pod of ['orders-a', 'orders-b', 'orders-c']) join('shop', 'orders', pod);
+  join('billing', 'invoices', 'invoices-a');
+  const deadline = Date.now() + 20_000;
+  const settled = () => latest.size === 4 && latest.get('orders-c')?.members.length === 3 && [...latest.values()].every((s) => s.state !== 'unknown');
+  while (!settled() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  if (!settled()) throw new Error('elections did not settle');
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(elections.map((e) => e.close()));
+  await ensemble?.close();
+});
+
+describe('zkleader status', () => {
+  it('lists every election with its leader, epoch and candidates in election order (-o json)', async () => {
+    const { code, stdout, stderr } = await run(['status', '--zookeeper', ensemble.connectString, '-o', 'json']);
+    expect([code, stderr]).toEqual([0, '']);
+    const { elections: listed } = JSON.parse(stdout) as { elections: ElectionStatus[] };
+    expect(listed.map((e) => e.election)).toEqual(['billing/invoices', 'shop/orders']);
+    const orders = listed[1] as ElectionStatus;
+    const view = latest.get('orders-b') as ElectionSnapshot;
+    expect(orders.leader?.pod).toBe(view.leader?.pod);
+    expect(orders.epoch).toBe(view.epoch);
+    expect(orders.candidates.map((c) => c.pod)).toEqual(view.members.map((m) => m.pod));
+    expect(orders.candidates[0]).toMatchObject({ ip: '10.0.0.1', uid: `uid-${view.leader?.pod}` });
+    expect(orders.candidates.every((c) => /^\d+$/.test(c.sessionId) && /-n_\d{10}$/.test(c.node))).toBe(true);
+  });
+
+  it('prints a table, and one election with --election', async () => {
+    const { code, stdout } = await run(['status', '--zookeeper', ensemble.connectString, '--election', 'shop/orders']);
+    expect(code).toBe(0);
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^ELECTION\s+LEADER\s+EPOCH\s+CANDIDATES\s+MEMBERS/);
+    expect(lines).toHaveLength(2);
+    const view = latest.get('orders-a') as ElectionSnapshot;
+    expect(lines[1]?.split(/\s+/)).toEqual(['shop/orders', view.leader?.pod, view.epoch, '3', view.members.map((m) => m.pod).join(',')]);
+  });
+
+  it('exits 1 naming an election that has no candidates', async () => {
+    const { code, stderr } = await run(['status', '--zookeeper', ensemble.connectString, '--election', 'shop/nothing']);
+    expect(code).toBe(1);
+    expect(stderr).toBe('zkleader status: election shop/nothing has no candidates under /zkleader\n');
+  });
+
+  it('exits 1 naming the connect string when ZooKeeper cannot be reached', async () => {
+    const [port] = await reserveLoopbackPorts(1);
+    try {
+      const { code, stderr } = await run(['status', '--zookeeper', `127.0.0.1:${port}`, '--timeout', '1s']);
+      expect(code).toBe(1);
+      expect(stderr).toBe(`zkleader status: no ZooKeeper session with 127.0.0.1:${port} within 1s\n`);
+    } finally {
+      releaseLoopbackPorts([port as number]);
+    }
+  });
+
+  it.each([
+    [['--election', 'shop'], '--election: expected NAMESPACE/NAME such as shop/orders, got "shop"'],
+    [['--election', 'Shop/orders'], '--election: expected a DNS-1123 label'],
+    [['-o', 'yaml'], '--output: expected table or json, got "yaml"'],
+  ])('exits 2 for %j', async (extra, message) => {
+    const { code, stderr } = await run(['status', '--zookeeper', ensemble.connectString, ...extra]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(message);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
