@@ -2,9 +2,9 @@ import { AdmissionregistrationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/c
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import type { Command, CommandContext } from '../cli/command.js';
+import { flagCommand, type CommandContext } from '../cli/command.js';
 import { parseDuration } from '../cli/duration.js';
-import { UsageError, defaultedString, formatHelp, optionalString, parseFlags, requiredString } from '../cli/flags.js';
+import { UsageError, defaultedString, optionalString, requiredString, type FlagValues } from '../cli/flags.js';
 import { createLogger } from '../cli/logger.js';
 import { createCertificateAuthority, createServingCertificate, servingValidityDaysMax, webhookDnsNames } from './certificateAuthority.js';
 import type { SecretContent } from './certificateSecret.js';
@@ -79,12 +79,7 @@ export async function writeCertificateFiles(dir: string, content: SecretContent)
   await writeFile(join(dir, 'tls.key'), content.servingKeyPem, { mode: 0o600, flag: 'wx' });
 }
 
-async function run(argv: string[], ctx: CommandContext): Promise<number> {
-  const { flags, help } = parseFlags(certsFlags, argv, ctx.env);
-  if (help) {
-    ctx.stdout.write(formatHelp(usage, summary, certsFlags));
-    return 0;
-  }
+async function run(flags: FlagValues<typeof certsFlags>, ctx: CommandContext): Promise<number> {
   if (flags.out === undefined && flags.secret === undefined) throw new UsageError('--out or --secret is required (files, or the Secret in the cluster)');
   if (flags['webhook-config'] !== undefined && flags.secret === undefined) throw new UsageError('--webhook-config needs --secret (the caBundle must match a stored CA)');
   const dnsNames = webhookDnsNames(flags.service, flags.namespace);
@@ -120,8 +115,11 @@ async function run(argv: string[], ctx: CommandContext): Promise<number> {
   return 0;
 }
 
-export const certsCommand: Command = {
+export const certsCommand = flagCommand({
   name: 'certs',
   summary: "issue the webhook's certificates (files, or the Secret and caBundle in the cluster)",
+  usage,
+  description: summary,
+  flags: certsFlags,
   run,
-};
+});

@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream';
+import { formatHelp, parseFlags, type FlagSpecs, type FlagValues } from './flags.js';
 
 /** What a subcommand gets from the process; tests pass their own. */
 export interface CommandContext {
@@ -15,4 +16,31 @@ export interface Command {
   readonly summary: string;
   /** Resolves to the process exit code. Throw UsageError for bad flags (exit 2). */
   run(argv: string[], ctx: CommandContext): Promise<number>;
+}
+
+/** A command described by its flags; --help and flag parsing are the same for all of them. */
+export interface FlagCommandDefinition<S extends FlagSpecs> {
+  readonly name: string;
+  /** One line for `zkleader --help`. */
+  readonly summary: string;
+  readonly usage: string;
+  /** The paragraph of `zkleader <name> --help`. */
+  readonly description: string;
+  readonly flags: S;
+  run(flags: FlagValues<S>, ctx: CommandContext): Promise<number>;
+}
+
+export function flagCommand<S extends FlagSpecs>(definition: FlagCommandDefinition<S>): Command {
+  return {
+    name: definition.name,
+    summary: definition.summary,
+    async run(argv, ctx) {
+      const { flags, help } = parseFlags(definition.flags, argv, ctx.env);
+      if (help) {
+        ctx.stdout.write(formatHelp(definition.usage, definition.description, definition.flags));
+        return 0;
+      }
+      return definition.run(flags, ctx);
+    },
+  };
 }

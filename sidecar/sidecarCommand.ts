@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { Command, CommandContext } from '../cli/command.js';
-import { UsageError, formatHelp, parseFlags, type FlagValues } from '../cli/flags.js';
+import { flagCommand, type CommandContext } from '../cli/command.js';
+import { UsageError, type FlagValues } from '../cli/flags.js';
 import { createLogger } from '../cli/logger.js';
 import { LeaderElection } from './election.js';
 import type { ElectionSnapshot } from './electionSnapshot.js';
@@ -136,15 +136,11 @@ async function runSidecar(flags: SidecarFlags, ctx: CommandContext): Promise<num
   return 0;
 }
 
-export const sidecarCommand: Command = {
+export const sidecarCommand = flagCommand({
   name: 'sidecar',
   summary,
-  async run(argv, ctx) {
-    const { flags, help } = parseFlags(sidecarFlags, argv, ctx.env);
-    if (help) {
-      ctx.stdout.write(formatHelp(usage, summary, sidecarFlags));
-      return 0;
-    }
-    return runSidecar(flags, ctx);
-  },
-};
+  usage,
+  description: summary,
+  flags: sidecarFlags,
+  run: runSidecar,
+});

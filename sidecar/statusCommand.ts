@@ -1,7 +1,7 @@
 import { once } from 'node:events';
-import type { Command } from '../cli/command.js';
+import { flagCommand } from '../cli/command.js';
 import { DEFAULT_SESSION_TIMEOUT_MS, formatDuration, parseBoundedDuration } from '../cli/duration.js';
-import { UsageError, defaultedString, formatHelp, optionalString, parseFlags, requiredString } from '../cli/flags.js';
+import { UsageError, defaultedString, optionalString, requiredString } from '../cli/flags.js';
 import { parseDnsLabel, parseZnodePath, parseZooKeeperConnectString } from '../cli/valueSyntax.js';
 import { formatElectionTable, readElections } from './electionStatus.js';
 import { ZooKeeperSession } from './zookeeperSession.js';
@@ -34,15 +34,13 @@ export const statusFlags = {
   }),
 };
 
-export const statusCommand: Command = {
+export const statusCommand = flagCommand({
   name: 'status',
   summary,
-  async run(argv, ctx) {
-    const { flags, help } = parseFlags(statusFlags, argv, ctx.env);
-    if (help) {
-      ctx.stdout.write(formatHelp(usage, summary, statusFlags));
-      return 0;
-    }
+  usage,
+  description: 'Shows the elections under the ZooKeeper root: for each, its leader (the lowest candidate), the epoch\n(the leader node\'s czxid) and the candidates in election order. Read-only.',
+  flags: statusFlags,
+  async run(flags, ctx) {
     // A read-only look: the session's timeout only bounds how long a lost connection is kept.
     const session = new ZooKeeperSession({ connectString: flags.zookeeper, sessionTimeoutMs: DEFAULT_SESSION_TIMEOUT_MS });
     try {
@@ -67,4 +65,4 @@ export const statusCommand: Command = {
       session.close();
     }
   },
-};
+});

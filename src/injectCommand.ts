@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
-import type { Command } from '../cli/command.js';
-import { UsageError, formatHelp, optionalString, parseFlags, requiredString } from '../cli/flags.js';
+import { flagCommand } from '../cli/command.js';
+import { UsageError, optionalString, requiredString } from '../cli/flags.js';
 import { loadConfigFlag } from './configFlag.js';
 import { injectDocuments } from './injectDocuments.js';
 
@@ -15,15 +15,13 @@ const summary =
   'Injects the zkleader sidecar into the Pods and pod templates (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob)\n' +
   'of a multi-document YAML stream, exactly as the webhook would, and prints the result. Other documents pass through.';
 
-export const injectCommand: Command = {
+export const injectCommand = flagCommand({
   name: 'inject',
   summary: 'inject the sidecar into YAML manifests offline, as the webhook would',
-  async run(argv, ctx) {
-    const { flags, help } = parseFlags(specs, argv, ctx.env);
-    if (help) {
-      ctx.stdout.write(formatHelp(usage, summary, specs));
-      return 0;
-    }
+  usage,
+  description: summary,
+  flags: specs,
+  async run(flags, ctx) {
     const config = await loadConfigFlag(flags.config);
     let input: string;
     try {
@@ -40,4 +38,4 @@ export const injectCommand: Command = {
     ctx.stdout.write(result.output);
     return 0;
   },
-};
+});

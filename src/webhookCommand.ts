@@ -1,6 +1,6 @@
 import { once } from 'node:events';
-import type { Command } from '../cli/command.js';
-import { defaultedString, formatHelp, optionalString, parseFlags, requiredString } from '../cli/flags.js';
+import { flagCommand } from '../cli/command.js';
+import { defaultedString, optionalString, requiredString } from '../cli/flags.js';
 import { createLogger } from '../cli/logger.js';
 import { loadConfigFlag } from './configFlag.js';
 import { parseListenAddress } from '../cli/valueSyntax.js';
@@ -19,15 +19,13 @@ const summary =
   'Serves the mutating admission webhook that injects the zkleader sidecar into pods that opt in\n' +
   '(zkleader.io/inject: "true"). The certificate files are reloaded when they change.';
 
-export const webhookCommand: Command = {
+export const webhookCommand = flagCommand({
   name: 'webhook',
   summary: 'serve the admission webhook that injects the sidecar',
-  async run(argv, ctx) {
-    const { flags, help } = parseFlags(specs, argv, ctx.env);
-    if (help) {
-      ctx.stdout.write(formatHelp(usage, summary, specs));
-      return 0;
-    }
+  usage,
+  description: summary,
+  flags: specs,
+  async run(flags, ctx) {
     const config = await loadConfigFlag(flags.config);
     const logger = createLogger('webhook', ctx.env);
     const webhook = await startWebhookServer({
@@ -45,4 +43,4 @@ export const webhookCommand: Command = {
     logger.flush();
     return 0;
   },
-};
+});
