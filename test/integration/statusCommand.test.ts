@@ -41,7 +41,11 @@ beforeAll(async () => {
   for (const pod of ['orders-a', 'orders-b', 'orders-c']) join('shop', 'orders', pod);
   join('billing', 'invoices', 'invoices-a');
   const deadline = Date.now() + 20_000;
-  const settled = () => latest.size === 4 && latest.get('orders-c')?.members.length === 3 && [...latest.values()].every((s) => s.state !== 'unknown');
+  // Members see a later join on their next heartbeat (they watch only their predecessor): wait for all views.
+  const settled = () =>
+    latest.size === 4 &&
+    ['orders-a', 'orders-b', 'orders-c'].every((pod) => latest.get(pod)?.members.length === 3) &&
+    [...latest.values()].every((s) => s.state !== 'unknown');
   while (!settled() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   if (!settled()) throw new Error('elections did not settle');
 }, 60_000);
