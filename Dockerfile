@@ -12,16 +12,18 @@ RUN apt-get update \
 WORKDIR /app
 COPY package.json package-lock.json ./
 # nodedir: node-gyp compiles against the headers of the image's Node instead of
-# downloading them. (npm ci refuses this lockfile only against registry mirrors that
-# lack other platforms' optional binaries; the public registry has them.)
-RUN npm_config_nodedir=/usr/local npm ci --omit=dev --no-audit --no-fund \
+# downloading them. npm install, not npm ci: the lockfile is made where the registry
+# lacks other platforms' optional binaries (@swc/core-darwin-*, ...), so it has no
+# entries for them and npm ci refuses it as out of sync; npm install honours the
+# lockfile's versions all the same (test/deploy/imageDependencies.test.ts runs this step).
+RUN npm_config_nodedir=/usr/local npm install --omit=dev --no-audit --no-fund \
  && test -f node_modules/zookeeper/build/Release/zookeeper.node
 
 # The TypeScript build; dev dependencies stay in this stage.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts --no-audit --no-fund
+RUN npm install --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY cli ./cli
 COPY src ./src

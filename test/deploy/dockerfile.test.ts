@@ -23,7 +23,7 @@ describe('the Dockerfile', () => {
   });
 
   it('installs production dependencies from the lockfile, building the native addon against the image Node', () => {
-    expect(dockerfile).toMatch(/npm_config_nodedir=\/usr\/local npm ci --omit=dev/);
+    expect(dockerfile).toMatch(/npm_config_nodedir=\/usr\/local npm install --omit=dev/);
     expect(dockerfile).toContain('test -f node_modules/zookeeper/build/Release/zookeeper.node');
     expect(finalStage).toContain('COPY --from=dependencies /app/node_modules ./node_modules');
     expect(finalStage).toContain('COPY --from=build /app/dist ./dist');

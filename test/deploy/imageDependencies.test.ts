@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { repoRoot } from '../support/repoRoot.js';
+
+// The image's dependency stage, done here without a container engine: the Dockerfile's
+// install command on package.json and the lockfile alone (offline, from the cache the
+// set-up filled), then the built CLI run on nothing but those production modules. It
+// catches a runtime import of a devDependency and a lockfile npm cannot install.
+
+let dir: string;
+const nodeDir = dirname(dirname(process.execPath));
+
+function run(file: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; input?: string }): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(file, args, { cwd: options.cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env }, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'zkleader-image-'));
+  await cp(join(repoRoot, 'package.json'), join(dir, 'package.json'));
+  await cp(join(repoRoot, 'package-lock.json'), join(dir, 'package-lock.json'));
+  await cp(join(repoRoot, 'dist'), join(dir, 'dist'), { recursive: true });
+}, 30_000);
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('the image, built without a container engine', () => {
+  it('installs the production dependencies with the Dockerfile command and builds the native addon', async () => {
+    const dockerfile = await readFile(join(repoRoot, 'Dockerfile'), 'utf8');
+    const install = /RUN npm_config_nodedir=\/usr\/local (npm install [^\\\n]+)/.exec(dockerfile)?.[1]?.trim();
+    expect(install).toBe('npm install --omit=dev --no-audit --no-fund');
+    const args = [...(install as string).split(' ').slice(1), '--offline'];
+    const npm = await run('npm', args, { cwd: dir, env: { npm_config_nodedir: nodeDir } });
+    expect([npm.code, npm.stderr.split('\n').filter((l) => /ERR/.test(l))]).toEqual([0, []]);
+    const installed = JSON.parse((await run('npm', ['ls', '--omit=dev', '--depth=0', '--json'], { cwd: dir })).stdout) as { dependencies: Record<string, unknown> };
+    const pkg = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    expect(Object.keys(installed.dependencies).sort()).toEqual(Object.keys(pkg.dependencies).sort());
+    // Type packages may come along as dependencies of dependencies (client-node lists @types/node); tools must not.
+    const tools = Object.keys(pkg.devDependencies).filter((name) => !name.startsWith('@types/'));
+    expect(tools).toContain('typescript');
+    for (const dev of tools) expect([dev, existsSync(join(dir, 'node_modules', dev, 'package.json'))]).toEqual([dev, false]);
+  }, 120_000);
+
+  it('runs every command on the production modules alone', async () => {
+    const cli = join(dir, 'dist', 'cli', 'zkleader.js');
+    const help = await run(process.execPath, [cli, '--help'], { cwd: dir });
+    expect(help.code).toBe(0);
+    const names = [...help.stdout.matchAll(/^ {2}(\w+) {2,}/gm)].map((m) => m[1] as string);
+    expect(names).toEqual(['sidecar', 'status', 'webhook', 'inject', 'certs']);
+    for (const name of names) expect([name, (await run(process.execPath, [cli, name, '--help'], { cwd: dir })).code]).toEqual([name, 0]);
+
+    // Beyond loading: inject (yaml, the injector) and certs (node-forge) do real work.
+    const manifest = await readFile(join(repoRoot, 'test', 'golden', 'inject', 'bare-pod.yaml'), 'utf8');
+    const injected = await run(process.execPath, [cli, 'inject', '-f', '-', '--config', join(repoRoot, 'test', 'golden', 'inject', 'webhook-config.yaml')], { cwd: dir, input: manifest });
+    expect(injected.code).toBe(0);
+    expect(injected.stdout).toBe(await readFile(join(repoRoot, 'test', 'golden', 'inject', 'bare-pod.injected.yaml'), 'utf8'));
+    const certs = await run(process.execPath, [cli, 'certs', '--service', 'zkleader-webhook', '--namespace', 'zkleader-system', '--out', join(dir, 'certs')], { cwd: dir });
+    expect([certs.code, certs.stderr]).toEqual([0, '']);
+  }, 60_000);
+});
