@@ -7,8 +7,8 @@ import { dirname, join } from 'node:path';
 import { repoRoot } from '../support/repoRoot.js';
 
 // The image's dependency stage, done here without a container engine: the Dockerfile's
-// install command on package.json and the lockfile alone (offline, from the cache the
-// set-up filled), then the built CLI run on nothing but those production modules. It
+// install command on package.json and the lockfile alone (from the cache the set-up
+// filled where it can), then the built CLI run on nothing but those production modules. It
 // catches a runtime import of a devDependency and a lockfile npm cannot install.
 
 let dir: string;
@@ -39,7 +39,7 @@ describe('the image, built without a container engine', () => {
     const dockerfile = await readFile(join(repoRoot, 'Dockerfile'), 'utf8');
     const install = /RUN npm_config_nodedir=\/usr\/local (npm install [^\\\n]+)/.exec(dockerfile)?.[1]?.trim();
     expect(install).toBe('npm install --omit=dev --no-audit --no-fund');
-    const args = [...(install as string).split(' ').slice(1), '--offline'];
+    const args = [...(install as string).split(' ').slice(1), '--prefer-offline'];
     const npm = await run('npm', args, { cwd: dir, env: { npm_config_nodedir: nodeDir } });
     expect([npm.code, npm.stderr.split('\n').filter((l) => /ERR/.test(l))]).toEqual([0, []]);
     const installed = JSON.parse((await run('npm', ['ls', '--omit=dev', '--depth=0', '--json'], { cwd: dir })).stdout) as { dependencies: Record<string, unknown> };
