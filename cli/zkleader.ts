@@ -3,6 +3,8 @@
 import type { CommandContext } from './command.js';
 import { main } from './main.js';
 
+const lingerAfterCommandMs = 2000;
+
 function processContext(): CommandContext {
   const controller = new AbortController();
   const stop = (signal: NodeJS.Signals) => {
@@ -17,6 +19,10 @@ function processContext(): CommandContext {
 main(process.argv.slice(2), processContext()).then(
   (code) => {
     process.exitCode = code;
+    // A command that has finished is done, even if a request it gave up on (an API that does
+    // not answer) still holds a socket: exit shortly after instead of waiting for it. The timer
+    // is unref'd, so a process with nothing left running exits at once as usual.
+    setTimeout(() => process.exit(code), lingerAfterCommandMs).unref();
   },
   (err: unknown) => {
     process.stderr.write(`zkleader: ${(err as Error).stack ?? String(err)}\n`);

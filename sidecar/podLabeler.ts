@@ -38,6 +38,7 @@ export class PodLabeler {
   private running = false;
   private wake: (() => void) | null = null;
   private failures = 0;
+  private stopped = false;
   private problemText: string | null = null;
   private readonly settledWaiters = new Set<() => void>();
 
@@ -49,6 +50,7 @@ export class PodLabeler {
   }
 
   desire(role: Role, epoch: string | null): void {
+    if (this.stopped) return;
     this.desired = { role, epoch: role === 'leader' ? epoch : null };
     if (this.running) {
       this.wake?.();
@@ -56,6 +58,15 @@ export class PodLabeler {
     }
     this.running = true;
     void this.loop();
+  }
+
+  /**
+   * Ends the retry loop (graceful stop): a request in flight may still finish, but no
+   * retry is scheduled, so an API that keeps failing cannot keep the process alive.
+   */
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
   }
 
   /** Resolves true once the latest desired state is applied, false after `timeoutMs`. */
@@ -81,7 +92,7 @@ export class PodLabeler {
 
   private async loop(): Promise<void> {
     try {
-      while (this.desired && !this.isSettled()) {
+      while (this.desired && !this.isSettled() && !this.stopped) {
         const target = this.desired;
         try {
           await this.apply(target);
@@ -95,13 +106,13 @@ export class PodLabeler {
           this.failures++;
           const delay = this.backoffMs(isRetriable(err));
           this.options.logger.warn({ status, err: describeApiError(err), retryInMs: Math.round(delay) }, 'pod label update failed; retrying');
-          await this.sleep(delay);
+          if (!this.stopped) await this.sleep(delay);
         }
       }
     } finally {
       this.running = false;
       if (this.isSettled()) for (const done of [...this.settledWaiters]) done();
-      else if (this.desired) this.desire(this.desired.role, this.desired.epoch);
+      else if (this.desired && !this.stopped) this.desire(this.desired.role, this.desired.epoch);
     }
   }
 

@@ -128,7 +128,10 @@ async function runSidecar(flags: SidecarFlags, ctx: CommandContext): Promise<num
   // Graceful stop: files and label say follower before the node goes (so the successor is alone).
   election.stepDown();
   await files.flush();
-  if (api) await api.labeler.settled(labelOnStopTimeoutMs);
+  if (api) {
+    await api.labeler.settled(labelOnStopTimeoutMs);
+    api.labeler.stop();
+  }
   await election.close();
   await http.close();
   log.info('stopped');

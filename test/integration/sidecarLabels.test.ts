@@ -117,5 +117,11 @@ describe('sidecar labels and events', () => {
     expect(readyz.body).toMatch(/forbidden \(403\)/);
     expect((await only.http('/metrics')).body).toMatch(/zkleader_label_patch_errors_total\{status="403"\} [1-9]/);
     expect(role('denied-0')).toBe('follower');
+    // The labeler keeps retrying the forbidden patch; a graceful stop must not wait for it
+    // (the kubelet would SIGKILL after the grace period). Bound generously: the label wait is 1 s.
+    const stopping = Date.now();
+    only.signal('SIGTERM');
+    expect(await only.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - stopping).toBeLessThan(8000);
   }, 60_000);
 });

@@ -1,0 +1,134 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { PodLabeler, epochAnnotation, roleLabel } from '../../sidecar/podLabeler.js';
+import { ApiEmulator } from '../support/apiEmulator/index.js';
+
+// The labeler against the API emulator through the real client-node, with short request
+// timeouts so that a hung API can be shown without waiting for the production 5 s.
+
+let api: ApiEmulator;
+let core: CoreV1Api;
+let n = 0;
+const labelers: PodLabeler[] = [];
+
+beforeAll(async () => {
+  api = await ApiEmulator.start();
+  core = api.kubeConfig().makeApiClient(CoreV1Api);
+});
+
+afterAll(async () => {
+  for (const l of labelers) l.stop();
+  await api?.close();
+});
+
+beforeEach(() => api.clearFaults());
+
+function pod(name: string, labels: Record<string, string> = {}): void {
+  api.putPod({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'test', labels: { 'zkleader.io/election': 'orders', ...labels } },
+    spec: { containers: [{ name: 'app', image: 'busybox' }] },
+  });
+}
+
+function labeler(name: string, errors: string[]): PodLabeler {
+  const created = new PodLabeler({
+    api: core,
+    namespace: 'test',
+    pod: name,
+    election: 'orders',
+    logger: pino({ level: 'silent' }),
+    onError: (status) => errors.push(status),
+    requestTimeoutMs: 300,
+    random: () => 0,
+  });
+  labelers.push(created);
+  return created;
+}
+
+describe('PodLabeler', () => {
+  it('retries 429 answers until the label and the epoch annotation are on the pod', async () => {
+    const name = `p-${n++}`;
+    pod(name);
+    const errors: string[] = [];
+    api.addFault({ verb: 'patch', resource: 'pods', status: 429, times: 2 });
+    const l = labeler(name, errors);
+    l.desire('leader', '4294967301');
+    expect(await l.settled(10_000)).toBe(true);
+    expect(errors).toEqual(['429', '429']);
+    expect(api.getPod('test', name)?.metadata?.labels?.[roleLabel]).toBe('leader');
+    expect(api.getPod('test', name)?.metadata?.annotations?.[epochAnnotation]).toBe('4294967301');
+    expect(l.problem).toBeNull();
+  });
+
+  it('gives up on a request the API does not answer in time, and retries it', async () => {
+    const name = `p-${n++}`;
+    pod(name);
+    const errors: string[] = [];
+    api.addFault({ verb: 'patch', resource: 'pods', status: 500, times: 1, delayMs: 2000 });
+    const l = labeler(name, errors);
+    const started = Date.now();
+    l.desire('leader', '7');
+    expect(await l.settled(10_000)).toBe(true);
+    expect(errors).toEqual(['timeout']);
+    // Settled by the retry, long before the hung request would have answered.
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(api.getPod('test', name)?.metadata?.labels?.[roleLabel]).toBe('leader');
+  });
+
+  it('applies only the newest wish, and removes the epoch annotation on stepping down', async () => {
+    const name = `p-${n++}`;
+    pod(name);
+    const errors: string[] = [];
+    const l = labeler(name, errors);
+    l.desire('leader', '9');
+    expect(await l.settled(10_000)).toBe(true);
+    api.addFault({ verb: 'patch', resource: 'pods', status: 503, times: 1 });
+    l.desire('leader', '10');
+    l.desire('follower', null);
+    expect(await l.settled(10_000)).toBe(true);
+    const stored = api.getPod('test', name);
+    expect(stored?.metadata?.labels?.[roleLabel]).toBe('follower');
+    expect(stored?.metadata?.annotations?.[epochAnnotation]).toBeUndefined();
+    expect(errors).toEqual(['503']);
+  });
+
+  it('names the missing permission on a 403, retries with a growing backoff, and stops when told', async () => {
+    const name = `p-${n++}`;
+    pod(name);
+    const errors: string[] = [];
+    api.addFault({ verb: 'patch', resource: 'pods', status: 403 });
+    const l = labeler(name, errors);
+    l.desire('leader', '11');
+    expect(await l.settled(1000)).toBe(false);
+    expect(l.problem).toContain('forbidden (403): the service account needs get, list and patch on pods and create on events');
+    // Backoff doubles from 100 ms (random 0) towards 30 s for errors that do not heal by themselves.
+    expect(errors.length).toBeGreaterThanOrEqual(1);
+    expect(errors.length).toBeLessThanOrEqual(5);
+    expect(new Set(errors)).toEqual(new Set(['403']));
+    // stop() ends the retries: nothing more is sent.
+    l.stop();
+    const sent = errors.length;
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(errors).toHaveLength(sent);
+  });
+
+  it('demotes another pod of its election still labelled leader, not pods of other elections', async () => {
+    const name = `p-${n++}`;
+    pod(name);
+    pod('stale-leader', { [roleLabel]: 'leader' });
+    api.putPod({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'other-election', namespace: 'test', labels: { 'zkleader.io/election': 'billing', [roleLabel]: 'leader' } },
+      spec: { containers: [{ name: 'app', image: 'busybox' }] },
+    });
+    const l = labeler(name, []);
+    l.desire('leader', '12');
+    expect(await l.settled(10_000)).toBe(true);
+    expect(api.getPod('test', 'stale-leader')?.metadata?.labels?.[roleLabel]).toBe('follower');
+    expect(api.getPod('test', 'other-election')?.metadata?.labels?.[roleLabel]).toBe('leader');
+  });
+});
