@@ -102,10 +102,15 @@ export class PodLabeler {
         } catch (err) {
           const status = statusOf(err);
           this.options.onError?.(status);
-          this.problemText = `Kubernetes API: ${describeApiError(err)} while labelling pod ${this.options.namespace}/${this.options.pod}`;
+          const problem = `Kubernetes API: ${describeApiError(err)} while labelling pod ${this.options.namespace}/${this.options.pod}`;
+          const repeated = problem === this.problemText;
+          this.problemText = problem;
           this.failures++;
           const delay = this.backoffMs(isRetriable(err));
-          this.options.logger.warn({ status, err: describeApiError(err), retryInMs: Math.round(delay) }, 'pod label update failed; retrying');
+          // One clear error per problem; its retries (counted in the metrics) only at debug.
+          const fields = { status, err: describeApiError(err), retryInMs: Math.round(delay), failures: this.failures };
+          if (repeated) this.options.logger.debug(fields, 'pod label update failed again; retrying');
+          else this.options.logger.error(fields, 'pod label update failed; retrying');
           if (!this.stopped) await this.sleep(delay);
         }
       }

@@ -117,6 +117,10 @@ describe('sidecar labels and events', () => {
     expect(readyz.body).toMatch(/forbidden \(403\)/);
     expect((await only.http('/metrics')).body).toMatch(/zkleader_label_patch_errors_total\{status="403"\} [1-9]/);
     expect(role('denied-0')).toBe('follower');
+    // DESIGN.md: one clear error, however often the labeler retries.
+    await until(() => api.requests.filter((r) => r.method === 'PATCH' && r.status === 403).length >= 3, 10_000, 'three forbidden patches');
+    const errorLines = only.logs.split('\n').filter((line) => line.includes('"level":50') && line.includes('forbidden (403)'));
+    expect(errorLines).toHaveLength(1);
     // The labeler keeps retrying the forbidden patch; a graceful stop must not wait for it
     // (the kubelet would SIGKILL after the grace period). Bound generously: the label wait is 1 s.
     const stopping = Date.now();
