@@ -1,40 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { LeaderElection } from '../../sidecar/election.js';
 import type { ElectionSnapshot } from '../../sidecar/electionSnapshot.js';
-import { LeaderSampler, SidecarProcess, waitForAgreement } from '../support/sidecarProcess.js';
-import { ZooKeeperEnsemble } from '../support/zookeeperEnsemble.js';
+import { useSidecarFixture } from '../support/sidecarFixture.js';
+import { waitForAgreement } from '../support/sidecarProcess.js';
 
 // Real 3-node ZooKeeper; sidecars as real child processes where signals matter.
-let ensemble: ZooKeeperEnsemble;
-let sidecars: SidecarProcess[] = [];
-let sampler: LeaderSampler | undefined;
-
-beforeAll(async () => {
-  ensemble = await ZooKeeperEnsemble.start({ size: 3 });
-}, 60_000);
-
-afterAll(async () => {
-  await ensemble?.close();
-});
-
-afterEach(async () => {
-  sampler?.stop();
-  sampler = undefined;
-  await Promise.all(sidecars.map((s) => s.close()));
-  sidecars = [];
-});
-
-async function startSidecars(election: string, count: number): Promise<SidecarProcess[]> {
-  const started: SidecarProcess[] = [];
-  for (let i = 0; i < count; i++) {
-    // One at a time: the join order is the election order.
-    const s = await SidecarProcess.start({ zookeeper: ensemble.connectString, election, podName: `${election}-${i}` });
-    sidecars.push(s);
-    started.push(s);
-  }
-  return started;
-}
+const fixture = useSidecarFixture(3);
+const { startSidecars } = fixture;
 
 function bigEpoch(epoch: string | null | undefined): bigint {
   if (!epoch) throw new Error(`expected an epoch, got ${String(epoch)}`);
@@ -44,7 +17,7 @@ function bigEpoch(epoch: string | null | undefined): bigint {
 describe('sidecar processes in one election', () => {
   it('3 candidates: exactly one leader, every file agrees, members in election order', async () => {
     const group = await startSidecars('three', 3);
-    sampler = new LeaderSampler(() => group);
+    const sampler = fixture.sampleLeaders(group);
     const { leader, epoch } = await waitForAgreement(group, 15_000);
     // The first to join leads.
     expect(leader.podName).toBe('three-0');
@@ -66,7 +39,7 @@ describe('sidecar processes in one election', () => {
   it('graceful handover (SIGTERM) and crash (SIGKILL): new leaders, increasing epochs, never two leaders', async () => {
     const group = await startSidecars('handover', 3);
     const first = await waitForAgreement(group, 15_000);
-    sampler = new LeaderSampler(() => group);
+    const sampler = fixture.sampleLeaders(group);
 
     const stoppedAt = Date.now();
     const exit = await first.leader.stop();
@@ -105,7 +78,7 @@ describe('10 candidates (in-process election instances, one session each)', () =
     for (let i = 0; i < 10; i++) {
       const pod = `ten-${i}`;
       const election = new LeaderElection({
-        connectString: ensemble.connectString,
+        connectString: fixture.ensemble().connectString,
         sessionTimeoutMs: 4000,
         electionPath: '/zkleader/test/ten',
         self: { pod, ip: null, uid: null, namespace: 'test', startedAt: new Date().toISOString() },

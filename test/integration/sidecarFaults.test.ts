@@ -1,37 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LeaderSampler, SidecarProcess, waitForAgreement } from '../support/sidecarProcess.js';
-import { ZooKeeperEnsemble, type ZooKeeperServer } from '../support/zookeeperEnsemble.js';
+import { useSidecarFixture } from '../support/sidecarFixture.js';
+import { waitForAgreement, type SidecarProcess } from '../support/sidecarProcess.js';
+import type { ZooKeeperServer } from '../support/zookeeperEnsemble.js';
 
 // Faults of ZooKeeper and of the leader process, against a real 3-node ensemble.
-let ensemble: ZooKeeperEnsemble;
-let sidecars: SidecarProcess[] = [];
-let sampler: LeaderSampler | undefined;
-
-beforeAll(async () => {
-  ensemble = await ZooKeeperEnsemble.start({ size: 3 });
-}, 60_000);
-
-afterAll(async () => {
-  await ensemble?.close();
-});
-
-afterEach(async () => {
-  sampler?.stop();
-  sampler = undefined;
-  await Promise.all(sidecars.map((s) => s.close()));
-  sidecars = [];
-});
-
-async function startSidecars(election: string, count: number): Promise<SidecarProcess[]> {
-  const group: SidecarProcess[] = [];
-  for (let i = 0; i < count; i++) {
-    const s = await SidecarProcess.start({ zookeeper: ensemble.connectString, election, podName: `${election}-${i}` });
-    sidecars.push(s);
-    group.push(s);
-  }
-  return group;
-}
+const fixture = useSidecarFixture(3);
+const { startSidecars } = fixture;
 
 /** The session id the sidecar last logged on connecting, as ZooKeeper prints it (hex). */
 function lastSessionId(sidecar: SidecarProcess): string {
@@ -42,7 +17,7 @@ function lastSessionId(sidecar: SidecarProcess): string {
 }
 
 async function serverOfSession(hexId: string): Promise<ZooKeeperServer> {
-  for (const server of ensemble.servers) {
+  for (const server of fixture.ensemble().servers) {
     if ((await server.fourLetterWord('cons')).includes(`sid=0x${hexId}`)) return server;
   }
   throw new Error(`no server lists session 0x${hexId}`);
@@ -71,7 +46,7 @@ describe('sidecar under faults', () => {
   it('one ZooKeeper server killed: sessions survive and leadership does not change', async () => {
     const group = await startSidecars('onedown', 3);
     const before = await waitForAgreement(group, 15_000);
-    sampler = new LeaderSampler(() => group);
+    const sampler = fixture.sampleLeaders(group);
     // Kill the server the leader is connected to: the harder case (its connection is cut).
     const victim = await serverOfSession(lastSessionId(before.leader));
     await victim.kill();
@@ -90,14 +65,9 @@ describe('sidecar under faults', () => {
 
   it("the leader's ZooKeeper server paused (SIGSTOP): it steps down, reconnects elsewhere within its session, and leads again with the same epoch", async () => {
     // 8 s: the C client notices a silent server after two thirds of it and moves on well before expiry.
-    const group: SidecarProcess[] = [];
-    for (let i = 0; i < 3; i++) {
-      const s = await SidecarProcess.start({ zookeeper: ensemble.connectString, election: 'frozenzk', podName: `frozenzk-${i}`, sessionTimeout: '8s' });
-      sidecars.push(s);
-      group.push(s);
-    }
+    const group = await startSidecars('frozenzk', 3, '8s');
     const before = await waitForAgreement(group, 15_000);
-    sampler = new LeaderSampler(() => group);
+    const sampler = fixture.sampleLeaders(group);
     const victim = await serverOfSession(lastSessionId(before.leader));
     await victim.pause();
     try {
@@ -121,8 +91,8 @@ describe('sidecar under faults', () => {
   it('all servers stopped past the session timeout: every member says unknown; after the restart exactly one leader', async () => {
     const group = await startSidecars('alldown', 3);
     await waitForAgreement(group, 15_000);
-    sampler = new LeaderSampler(() => group);
-    await Promise.all(ensemble.servers.map((s) => s.stop()));
+    const sampler = fixture.sampleLeaders(group);
+    await Promise.all(fixture.ensemble().servers.map((s) => s.stop()));
     for (const s of group) {
       const doc = await s.waitFor((d) => d.state === 'unknown', 5000, 'state unknown while ZooKeeper is down');
       expect(doc).toMatchObject({ isLeader: false, leader: null, epoch: null });
@@ -131,8 +101,8 @@ describe('sidecar under faults', () => {
     for (const s of group) expect(s.document()?.state).toBe('unknown');
     expect((await group[0]?.http('/readyz'))?.body).toContain('ZooKeeper');
 
-    await Promise.all(ensemble.servers.map((s) => s.start()));
-    await Promise.all(ensemble.servers.map((s) => s.waitServing()));
+    await Promise.all(fixture.ensemble().servers.map((s) => s.start()));
+    await Promise.all(fixture.ensemble().servers.map((s) => s.waitServing()));
     await waitForAgreement(group, 30_000);
     expect(sampler.violations).toEqual([]);
   }, 90_000);
