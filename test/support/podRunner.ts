@@ -1,11 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1Container, V1EnvVar, V1Pod } from '@kubernetes/client-node';
-
+import { releaseLoopbackPorts, reserveLoopbackPorts } from './loopbackPorts.js';
+import { trackChildProcess } from './processRegistry.js';
 import { zkleaderBin } from './repoRoot.js';
 
 export { zkleaderBin } from './repoRoot.js';
@@ -69,16 +68,6 @@ function resolveEnvVar(pod: V1Pod, v: V1EnvVar, earlier: Record<string, string>,
   );
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === 'string') throw new Error('pod runner: no free port');
-  return address.port;
-}
-
 export interface PodRunnerOptions {
   /** Kubeconfig the sidecar uses instead of the in-cluster configuration. */
   kubeconfig?: string;
@@ -116,18 +105,6 @@ export interface RunningPod {
   dispose(): Promise<void>;
 }
 
-const running = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of running) {
-    try {
-      child.kill('SIGCONT');
-      child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
-
 /**
  * Runs a stored pod's injected `zkleader` container as a local process: the
  * container's args against bin/zkleader (the image's entrypoint), with the
@@ -151,7 +128,8 @@ export async function runPod(pod: V1Pod, opts: PodRunnerOptions = {}): Promise<R
   const rewrite = (value: string): string =>
     value === mountPath || value.startsWith(`${mountPath}/`) ? volumeDir + value.slice(mountPath.length) : value;
   const resolved = resolveContainerEnv(pod, sidecar, { podIP: opts.podIP ?? '127.0.0.1' });
-  const listen = `127.0.0.1:${await freePort()}`;
+  const [port] = await reserveLoopbackPorts(1);
+  const listen = `127.0.0.1:${port}`;
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? '/tmp',
@@ -162,13 +140,15 @@ export async function runPod(pod: V1Pod, opts: PodRunnerOptions = {}): Promise<R
   };
   const args = (sidecar.args ?? []).map(rewrite);
   const child = spawn(zkleaderBin, args, { env, stdio: ['ignore', 'pipe', opts.stderr === 'inherit' ? 'inherit' : 'pipe'] });
-  running.add(child);
+  // Registered like the ZooKeeper JVMs: killed if the runner's process exits, and global
+  // teardown fails the run if a pod's sidecar outlives its test.
+  trackChildProcess(child, `pod ${namespace}/${name} sidecar`);
   let logs = '';
   child.stdout?.on('data', (d: Buffer) => (logs += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
   const exited = new Promise<ExitStatus>((resolve) => {
     child.once('exit', (code, signal) => {
-      running.delete(child);
+      releaseLoopbackPorts([port as number]);
       resolve({ code, signal });
     });
   });
