@@ -1,11 +1,3 @@
-import { parseDnsLabel, parseZooKeeperConnectString } from '../cli/valueSyntax.js';
-
-export { isDns1123Label } from '../cli/valueSyntax.js';
-export { DEFAULT_SESSION_TIMEOUT_MS, MAX_SESSION_TIMEOUT_MS, MIN_SESSION_TIMEOUT_MS, parseSessionTimeout } from '../cli/duration.js';
-/** Election names are DNS-1123 labels (they end up in label values and ZooKeeper paths). */
-export const parseElectionName = parseDnsLabel;
-export const parseConnectString = parseZooKeeperConnectString;
-
 /**
  * Every `zkleader.io/*` key the injector reads or writes, with the parsing of
  * each input value. Parsers throw an Error whose message states the expected form;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { parseConnectString, parseSidecarMode, type SidecarMode } from './annotations.js';
+import { parseZooKeeperConnectString } from '../cli/valueSyntax.js';
+import { parseSidecarMode, type SidecarMode } from './annotations.js';
 
 export type ImagePullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 
@@ -91,7 +92,7 @@ export function parseInjectorConfig(document: unknown, version: string): Injecto
     version,
     image: image === undefined ? defaults.image : requireString(image, 'image'),
     imagePullPolicy: imagePullPolicy ?? defaults.imagePullPolicy,
-    zookeeper: zookeeper === undefined ? undefined : withField('zookeeper', () => parseConnectString(requireString(zookeeper, 'value'))),
+    zookeeper: zookeeper === undefined ? undefined : withField('zookeeper', () => parseZooKeeperConnectString(requireString(zookeeper, 'value'))),
     sidecarMode: sidecarMode === undefined ? defaults.sidecarMode : withField('sidecarMode', () => parseSidecarMode(String(sidecarMode))),
     resources: {
       requests: parseQuantities(resources?.requests, 'resources.requests', defaults.resources.requests),

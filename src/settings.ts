@@ -9,21 +9,18 @@ import {
   ANNOTATION_SIDECAR_MODE,
   ANNOTATION_ZOOKEEPER,
   DEFAULT_MOUNT_PATH,
-  DEFAULT_SESSION_TIMEOUT_MS,
   ELECTION_FALLBACK_LABELS,
   KNOWN_ANNOTATIONS,
   KNOWN_LABELS,
   LABEL_INJECT,
-  isDns1123Label,
   parseBooleanValue,
-  parseConnectString,
   parseContainerList,
-  parseElectionName,
   parseMountPath,
-  parseSessionTimeout,
   parseSidecarMode,
   type SidecarMode,
 } from './annotations.js';
+import { DEFAULT_SESSION_TIMEOUT_MS, parseSessionTimeout } from '../cli/duration.js';
+import { isDns1123Label, parseDnsLabel, parseZooKeeperConnectString } from '../cli/valueSyntax.js';
 import type { ImagePullPolicy, InjectorConfig, SidecarResources } from './config.js';
 
 /** Where app containers see the shared volume: all that a reinvocation needs. */
@@ -96,7 +93,7 @@ export function injectionRequest(pod: V1Pod): Request {
 }
 
 function electionName(pod: V1Pod): string {
-  const fromAnnotation = read(annotationsOf(pod), ANNOTATION_ELECTION, parseElectionName);
+  const fromAnnotation = read(annotationsOf(pod), ANNOTATION_ELECTION, parseDnsLabel);
   if (fromAnnotation !== undefined) return fromAnnotation;
   for (const label of ELECTION_FALLBACK_LABELS) {
     const value = labelsOf(pod)[label];
@@ -155,7 +152,7 @@ export function resolveSettings(pod: V1Pod, config: InjectorConfig): Resolved<In
   const annotations = annotationsOf(pod);
   return refusing(() => {
     const election = electionName(pod);
-    const zookeeper = read(annotations, ANNOTATION_ZOOKEEPER, parseConnectString) ?? config.zookeeper;
+    const zookeeper = read(annotations, ANNOTATION_ZOOKEEPER, parseZooKeeperConnectString) ?? config.zookeeper;
     if (zookeeper === undefined) {
       throw new Refusal(
         `no ZooKeeper to use: set the annotation ${ANNOTATION_ZOOKEEPER} to host:port[,host:port...][/chroot] (the webhook has no default)`,
