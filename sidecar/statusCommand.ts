@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { flagCommand } from '../cli/command.js';
 import { DEFAULT_SESSION_TIMEOUT_MS, formatDuration, parseBoundedDuration } from '../cli/duration.js';
-import { UsageError, defaultedString, optionalString, requiredString } from '../cli/flags.js';
+import { defaultedString, optionalString, requiredString } from '../cli/flags.js';
 import { parseDnsLabel, parseZnodePath, parseZooKeeperConnectString } from '../cli/valueSyntax.js';
 import { formatElectionTable, readElections } from './electionStatus.js';
 import { ZooKeeperSession } from './zookeeperSession.js';
@@ -58,7 +58,6 @@ export const statusCommand = flagCommand({
       ctx.stdout.write(flags.output === 'json' ? `${JSON.stringify({ elections }, null, 2)}\n` : formatElectionTable(elections));
       return 0;
     } catch (err) {
-      if (err instanceof UsageError) throw err;
       ctx.stderr.write(`zkleader status: ${(err as Error).message}\n`);
       return 1;
     } finally {
