@@ -1,22 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LeaderDocument } from '../../sidecar/leaderFile.js';
 import { trackChildProcess } from './processRegistry.js';
-
-/** bin/zkleader of this checkout, found upward (this module also runs compiled, from the bench's build dir). */
-function findZkleader(): string {
-  for (let dir = import.meta.dirname; dir !== dirname(dir); dir = dirname(dir)) {
-    const candidate = join(dir, 'bin', 'zkleader');
-    if (existsSync(candidate) && existsSync(join(dir, 'package.json'))) return candidate;
-  }
-  throw new Error(`no bin/zkleader above ${import.meta.dirname}`);
-}
-
-const zkleader = findZkleader();
+import { zkleaderBin as zkleader } from './repoRoot.js';
 
 export interface SidecarProcessOptions {
   readonly zookeeper: string;
