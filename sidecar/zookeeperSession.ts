@@ -10,6 +10,12 @@ import { createRequire } from 'node:module';
  *   rather than publish a rounded fencing token.
  * - Per-call watchers (aw_*) also receive session events (the C client hands every
  *   registered watcher a copy of session events); only node events are passed on here.
+ * - The binding never frees a watcher callback (WATCHER_CALLBACK_EPILOG has no delete) and
+ *   keeps the JS function alive with it. So a session registers one dispatcher function,
+ *   at most one native watch per path at a time, and fans a node event out to the listeners
+ *   waiting on that path: memory stays flat however often watches are set.
+ * - A JS exception inside a completion callback would be thrown from native code and end
+ *   the process: every callback body runs in a try/catch that rejects the request instead.
  * - The binding prints its own log with printf (stdout) when `debug_level` > 0; we keep it 0
  *   so stdout stays clean, and never install its JS logger.
  * - When the server stops answering for `response_counter_limit` polls the binding closes
@@ -50,6 +56,7 @@ interface NativeZooKeeper {
   aw_get(path: string, watch: WatchCb, cb: (rc: Rc, error: string, stat: NativeStat | null, data: Buffer | null) => void): number;
   a_get_children(path: string, watch: boolean, cb: (rc: Rc, error: string, children: string[]) => void): number;
   a_delete_(path: string, version: number, cb: (rc: Rc, error: string) => void): number;
+  a_sync(path: string, cb: (rc: Rc, error: string, path: string) => void): number;
 }
 
 type NativeConstructor = new () => NativeZooKeeper;
@@ -144,6 +151,8 @@ export interface ZooKeeperSessionEvents {
   closed: [code: number];
 }
 
+export type NodeWatcher = (event: NodeEvent) => void;
+
 /**
  * One ZooKeeper session. A lost session is never resumed: the owner opens a new one.
  */
@@ -152,6 +161,16 @@ export class ZooKeeperSession extends EventEmitter<ZooKeeperSessionEvents> {
   private closedFlag = false;
   private connectedFlag = false;
   private everConnectedFlag = false;
+  /** Paths with a native watch outstanding, and who waits on each (a Set: a listener counts once). */
+  private readonly watches = new Map<string, Set<NodeWatcher>>();
+  /** The only watcher function this session gives the binding. */
+  private readonly dispatchWatch: WatchCb = (type, _state, path) => {
+    const event = nodeEventTypes[type];
+    if (!event) return;
+    const listeners = this.watches.get(path);
+    this.watches.delete(path);
+    for (const listener of listeners ?? []) listener(event);
+  };
 
   constructor(readonly options: ZooKeeperSessionOptions) {
     super();
@@ -204,39 +223,63 @@ export class ZooKeeperSession extends EventEmitter<ZooKeeperSessionEvents> {
 
   create(path: string, data: string, mode: CreateMode): Promise<string> {
     return this.call('create', path, (done) =>
-      this.native.a_create(path, data, createFlags[mode], (rc, _e, created) => done(rc, created)),
+      this.native.a_create(path, data, createFlags[mode], (rc, _e, created) => done(rc, () => created)),
     );
   }
 
-  /** The node's stat, or null when it does not exist; `watch` fires once for the next node event. */
-  exists(path: string, watch?: (event: NodeEvent) => void): Promise<ZnodeStat | null> {
+  /** Paths with a watch outstanding in this session (for tests and metrics). */
+  get watchedPaths(): number {
+    return this.watches.size;
+  }
+
+  /**
+   * The node's stat, or null when it does not exist; `watch` fires once for the next node
+   * event of the path (at most one native watch per path; a listener added twice fires once).
+   */
+  exists(path: string, watch?: NodeWatcher): Promise<ZnodeStat | null> {
     return this.call('exists', path, (done) => {
-      const cb = (rc: Rc, _e: string, stat: NativeStat | null) =>
-        rc === ZooKeeperCode.NONODE ? done(0, null) : done(rc, stat ? toStat(stat) : null);
-      return watch ? this.native.aw_exists(path, this.nodeWatcher(watch), cb) : this.native.a_exists(path, false, cb);
+      const registered = watch ? this.addWatch(path, watch) : null;
+      const cb = (rc: Rc, _e: string, stat: NativeStat | null) => {
+        // An exists watch is set on an existing node and on a missing one (it fires on create).
+        if (rc !== 0 && rc !== ZooKeeperCode.NONODE) this.dropWatch(path, watch, registered);
+        if (rc === ZooKeeperCode.NONODE) return done(0, () => null);
+        return done(rc, () => (stat ? toStat(stat) : null));
+      };
+      return registered ? this.native.aw_exists(path, this.dispatchWatch, cb) : this.native.a_exists(path, false, cb);
     });
   }
 
-  /** The node's data and stat, or null when it does not exist. */
-  get(path: string, watch?: (event: NodeEvent) => void): Promise<{ data: Buffer; stat: ZnodeStat } | null> {
+  /** The node's data and stat, or null when it does not exist (then no watch is set). */
+  get(path: string, watch?: NodeWatcher): Promise<{ data: Buffer; stat: ZnodeStat } | null> {
     return this.call('get', path, (done) => {
+      const registered = watch ? this.addWatch(path, watch) : null;
       const cb = (rc: Rc, _e: string, stat: NativeStat | null, data: Buffer | null) => {
-        if (rc === ZooKeeperCode.NONODE) return done(0, null);
-        if (rc !== 0 || !stat) return done(rc, null);
-        return done(0, { data: data ?? Buffer.alloc(0), stat: toStat(stat) });
+        if (rc !== 0) this.dropWatch(path, watch, registered);
+        if (rc === ZooKeeperCode.NONODE) return done(0, () => null);
+        if (rc !== 0 || !stat) return done(rc, () => null);
+        return done(0, () => ({ data: data ?? Buffer.alloc(0), stat: toStat(stat) }));
       };
-      return watch ? this.native.aw_get(path, this.nodeWatcher(watch), cb) : this.native.a_get(path, false, cb);
+      return registered ? this.native.aw_get(path, this.dispatchWatch, cb) : this.native.a_get(path, false, cb);
     });
+  }
+
+  /**
+   * Brings the connected server up to date with the quorum's leader (ZooKeeper `sync`). A
+   * server cut off from the quorum cannot complete it, so a read that follows a completed
+   * sync is one the quorum vouches for.
+   */
+  sync(path: string): Promise<void> {
+    return this.call('sync', path, (done) => this.native.a_sync(path, (rc) => done(rc, () => undefined)));
   }
 
   getChildren(path: string): Promise<string[]> {
-    return this.call('getChildren', path, (done) => this.native.a_get_children(path, false, (rc, _e, children) => done(rc, children ?? [])));
+    return this.call('getChildren', path, (done) => this.native.a_get_children(path, false, (rc, _e, children) => done(rc, () => children ?? [])));
   }
 
   /** Deletes the node; a node already gone is not an error. */
   delete(path: string, version = -1): Promise<void> {
     return this.call('delete', path, (done) =>
-      this.native.a_delete_(path, version, (rc) => done(rc === ZooKeeperCode.NONODE ? 0 : rc, undefined)),
+      this.native.a_delete_(path, version, (rc) => done(rc === ZooKeeperCode.NONODE ? 0 : rc, () => undefined)),
     );
   }
 
@@ -259,22 +302,52 @@ export class ZooKeeperSession extends EventEmitter<ZooKeeperSessionEvents> {
     this.closedFlag = true;
   }
 
-  private nodeWatcher(watch: (event: NodeEvent) => void): WatchCb {
-    return (type) => {
-      const event = nodeEventTypes[type];
-      if (event) watch(event);
-    };
+  /**
+   * Adds a listener for the next event of `path`. Returns true when the caller must register
+   * the native watch (none outstanding), false when one is already there, null for no watch.
+   */
+  private addWatch(path: string, watch: NodeWatcher): boolean {
+    const listeners = this.watches.get(path);
+    if (listeners) {
+      listeners.add(watch);
+      return false;
+    }
+    this.watches.set(path, new Set([watch]));
+    return true;
   }
 
-  private call<T>(operation: string, path: string, start: (done: (rc: Rc, value: T) => void) => number): Promise<T> {
+  /** The request that was to set the native watch failed: no watch is outstanding for it. */
+  private dropWatch(path: string, watch: NodeWatcher | undefined, registered: boolean | null): void {
+    if (!watch) return;
+    if (registered) this.watches.delete(path);
+    else this.watches.get(path)?.delete(watch);
+  }
+
+  /**
+   * Runs one asynchronous request. `done` takes the result code and a function that computes
+   * the value: it runs here, so that an exception (a zxid the binding rounded) rejects this
+   * request instead of escaping from the native callback and ending the process.
+   */
+  private call<T>(operation: string, path: string, start: (done: (rc: Rc, value: () => T) => void) => number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.closedFlag) {
         reject(new ZooKeeperError(operation, path, ZooKeeperCode.CLOSING));
         return;
       }
+      const done = (rc: Rc, value: () => T) => {
+        if (rc !== 0) {
+          reject(new ZooKeeperError(operation, path, rc));
+          return;
+        }
+        try {
+          resolve(value());
+        } catch (err) {
+          reject(err as Error);
+        }
+      };
       let rcStart: number;
       try {
-        rcStart = start((rc, value) => (rc === 0 ? resolve(value) : reject(new ZooKeeperError(operation, path, rc))));
+        rcStart = start(done);
       } catch (err) {
         reject(err as Error);
         return;
