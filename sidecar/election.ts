@@ -32,6 +32,8 @@ export interface ElectionEvents {
   connection: [state: ConnectionState];
   /** A problem worth showing on /readyz (null: resolved). */
   problem: [problem: string | null];
+  /** The leader's lease ran out without a renewal the quorum vouched for: it stepped down on its own. */
+  leaseExpired: [validUntil: Date];
 }
 
 /** Delay before opening a new session after one was lost; grows while sessions keep failing. */
@@ -40,29 +42,47 @@ function reopenDelayMs(attempt: number): number {
   return base / 2 + Math.random() * (base / 2);
 }
 
+/** Retry of a leadership check that failed for another reason than the connection. */
+const checkRetryMs = 1000;
+
+type Outcome = Pick<ElectionSnapshot, 'state' | 'leader' | 'epoch' | 'members'>;
+
 /**
  * One member of one election. Owns the ZooKeeper session(s) and decides leadership; its
  * outcome goes out as `update` events to outputs that cannot change it.
+ *
+ * The safety rules (DESIGN.md "ZooKeeper layout and the election"):
+ * - leadership is claimed only by a check whose reads follow a `sync`, when our node is the
+ *   lowest and owned by this session; the same synced reads renew the lease (heartbeat,
+ *   check, reconnect alike), and a lease that runs out unrenewed steps the member down;
+ * - on disconnect, step down at once; a session not back within its timeout is lost;
+ * - once stopping, nothing in flight changes the state and no session is opened again.
  */
 export class LeaderElection extends EventEmitter<ElectionEvents> {
   private electionState: ElectionState = 'connecting';
   private session: ZooKeeperSession | null = null;
-  /** Increments per session; callbacks of an older session are ignored. */
+  /** Increments per session and on stepDown(); callbacks and checks of an older one are ignored. */
   private generation = 0;
+  /** The watch listener of the current generation (one function, so a path's watch counts it once). */
+  private watcher: () => void = () => undefined;
   private uuid = '';
   private ownNode: string | null = null;
   /** A create was sent and its answer lost: look for our uuid before creating again. */
   private createUncertain = false;
   private checking = false;
   private checkAgain = false;
+  /** The last check failed for a reason other than the connection (shown on /readyz until one succeeds). */
+  private checkFailed = false;
   private knownChildren = '';
   private readonly identities = new Map<string, MemberIdentity>();
   private snapshot: ElectionSnapshot | null = null;
   private renewedAt: number | null = null;
   private lostTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private reopenTimer: NodeJS.Timeout | undefined;
+  private checkRetryTimer: NodeJS.Timeout | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
   private failedSessions = 0;
   private readonly now: () => number;
   private readonly log: Logger;
@@ -88,27 +108,26 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
 
   start(): void {
     this.openSession();
-    const interval = Math.floor(this.options.sessionTimeoutMs / 4);
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), interval);
   }
 
   /**
    * Graceful stop, first half: leave leadership and publish `follower` while the node still
-   * exists, so outputs can say so before anyone else takes over.
+   * exists, so outputs can say so before anyone else takes over. Ends every check and watch
+   * in flight (their answers belong to an older generation) and every timer: from here on
+   * nothing changes the state or opens a session.
    */
   stepDown(): void {
     if (this.electionState === 'closed') return;
-    this.setState('closed');
-    this.publish({ state: 'follower', leader: null, epoch: null, members: this.snapshot?.members ?? [] });
+    this.generation++;
+    this.log.debug({ from: this.electionState, to: 'closed' }, 'election state');
+    this.electionState = 'closed';
+    this.clearTimers();
+    this.publish({ state: 'follower', leader: null, epoch: null, members: this.snapshot?.members ?? [] }, true);
   }
 
   /** Graceful stop, second half: delete our node (the successor's watch fires) and close the session. */
   async close(deleteTimeoutMs = 1000): Promise<void> {
     this.stepDown();
-    clearInterval(this.heartbeatTimer);
-    clearTimeout(this.lostTimer);
-    clearTimeout(this.retryTimer);
-    clearTimeout(this.connectTimer);
     const session = this.session;
     this.session = null;
     if (!session) return;
@@ -121,9 +140,31 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
 
   // --- connection-state handling: what each transition does -------------------------------
 
+  /** The session timeout in force: what the server granted once connected, else what we asked for. */
+  private sessionTimeoutMs(): number {
+    return this.session?.everConnected ? this.session.negotiatedTimeoutMs : this.options.sessionTimeoutMs;
+  }
+
+  /** The lease: two thirds of the shorter of what we asked for and what the server granted. */
+  private leaseMs(): number {
+    return Math.floor((Math.min(this.options.sessionTimeoutMs, this.sessionTimeoutMs()) * 2) / 3);
+  }
+
+  private isStale(gen: number): boolean {
+    return gen !== this.generation || this.electionState === 'closed';
+  }
+
+  private clearTimers(): void {
+    clearInterval(this.heartbeatTimer);
+    for (const timer of [this.lostTimer, this.reopenTimer, this.checkRetryTimer, this.connectTimer, this.leaseTimer]) clearTimeout(timer);
+  }
+
   private openSession(): void {
     if (this.electionState === 'closed') return;
     const gen = ++this.generation;
+    this.watcher = () => {
+      if (!this.isStale(gen)) this.requestCheck();
+    };
     this.uuid = randomUUID();
     this.ownNode = null;
     this.createUncertain = false;
@@ -132,67 +173,90 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
     this.session = session;
     this.emit('connection', 'connecting');
     this.emit('problem', `waiting for ZooKeeper at ${this.options.connectString}`);
-    session.on('connected', () => gen === this.generation && this.onConnected());
-    session.on('disconnected', () => gen === this.generation && this.onDisconnected());
+    session.on('connected', () => gen === this.generation && this.onConnected(session));
+    session.on('disconnected', () => gen === this.generation && this.onDisconnected(session));
     session.on('closed', (code) => gen === this.generation && this.onSessionClosed(code));
     // A handle that never connects (servers down, a name that does not resolve yet) is replaced,
     // with the growing delay of onSessionClosed.
     clearTimeout(this.connectTimer);
     this.connectTimer = setTimeout(() => {
-      if (gen !== this.generation || session.everConnected || this.electionState === 'closed') return;
+      if (this.isStale(gen) || session.everConnected) return;
       this.log.warn({ zookeeper: this.options.connectString, afterMs: this.options.sessionTimeoutMs }, 'no ZooKeeper connection yet; retrying with a new handle');
-      this.generation++;
-      session.close();
-      this.onSessionClosed(0);
+      this.abandon(session);
     }, this.options.sessionTimeoutMs);
   }
 
-  private onConnected(): void {
+  /** Closes a session we give up on and goes on as if the server had closed it. */
+  private abandon(session: ZooKeeperSession): void {
+    this.generation++;
+    session.close();
+    this.onSessionClosed(0);
+  }
+
+  private onConnected(session: ZooKeeperSession): void {
     if (this.electionState === 'closed') return;
     clearTimeout(this.lostTimer);
     this.failedSessions = 0;
-    this.log.info({ sessionId: this.session?.sessionId, timeoutMs: this.session?.negotiatedTimeoutMs }, 'connected to ZooKeeper');
+    const negotiatedMs = session.negotiatedTimeoutMs;
+    this.log.info({ sessionId: session.sessionId, timeoutMs: negotiatedMs }, 'connected to ZooKeeper');
+    if (negotiatedMs !== this.options.sessionTimeoutMs) {
+      this.log.warn(
+        { requestedMs: this.options.sessionTimeoutMs, negotiatedMs },
+        'ZooKeeper granted another session timeout than asked for (its minSessionTimeout/maxSessionTimeout); heartbeats, the lease and the lost-session timer follow the granted one',
+      );
+    }
+    // A cheap synced read at least every quarter of the timeout keeps the lease (2/3) fresh.
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), Math.floor(Math.min(this.options.sessionTimeoutMs, negotiatedMs) / 4));
     this.emit('connection', 'connected');
     this.emit('problem', null);
     // Re-check after every (re)connection: leadership is only ever claimed by a check.
     this.requestCheck();
   }
 
-  private onDisconnected(): void {
+  private onDisconnected(session: ZooKeeperSession): void {
     if (this.electionState === 'closed') return;
     this.log.warn({ state: this.electionState }, 'ZooKeeper connection lost; stepping down until reconnected');
     this.emit('connection', 'disconnected');
     this.emit('problem', `ZooKeeper connection lost; reconnecting to ${this.options.connectString}`);
-    this.setState('suspended');
-    this.publishUnknown();
+    this.suspend();
     // Not back within the session timeout: the server has expired (or will expire) our node.
+    const gen = this.generation;
+    const timeoutMs = this.sessionTimeoutMs();
     clearTimeout(this.lostTimer);
     this.lostTimer = setTimeout(() => {
-      if (this.session?.connected || this.electionState === 'closed') return;
-      this.log.warn({ timeoutMs: this.options.sessionTimeoutMs }, 'not reconnected within the session timeout; starting a new session');
-      this.session?.close();
-    }, this.options.sessionTimeoutMs);
+      if (this.isStale(gen) || session.connected) return;
+      this.log.warn({ timeoutMs }, 'not reconnected within the session timeout; starting a new session');
+      this.abandon(session);
+    }, timeoutMs);
   }
 
   private onSessionClosed(code: number): void {
     if (this.electionState === 'closed') return;
     clearTimeout(this.lostTimer);
+    clearInterval(this.heartbeatTimer);
     this.log.warn({ code }, 'ZooKeeper session closed; joining again with a new session');
-    if (this.electionState !== 'connecting') this.setState('suspended');
-    this.publishUnknown();
+    if (this.electionState !== 'connecting') this.suspend();
     this.emit('connection', 'disconnected');
     const delay = reopenDelayMs(this.failedSessions++);
-    clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => {
+    clearTimeout(this.reopenTimer);
+    this.reopenTimer = setTimeout(() => {
       this.setState('connecting');
       this.openSession();
     }, delay);
+  }
+
+  /** Stepped down until a check decides again: files say unknown, the label follower. */
+  private suspend(): void {
+    this.setState('suspended');
+    this.publishUnknown();
   }
 
   // --- the election --------------------------------------------------------------------------
 
   /** Runs checkLeadership(), one at a time; requests while one runs make it run once more. */
   private requestCheck(): void {
+    if (this.electionState === 'closed') return;
     if (this.checking) {
       this.checkAgain = true;
       return;
@@ -213,79 +277,114 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
   private async checkLeadership(): Promise<void> {
     const session = this.session;
     const gen = this.generation;
-    if (!session?.connected || this.electionState === 'closed') return;
+    if (!session?.connected || this.isStale(gen)) return;
     const path = this.options.electionPath;
+    // Answered by a server the quorum has brought up to date: a cut-off server cannot sync.
+    const stale = () => this.isStale(gen) || !session.connected;
     try {
-      if (!this.ownNode) await this.join(session);
-      if (gen !== this.generation || !this.ownNode) return;
       const sent = this.now();
+      await session.sync(path);
+      if (stale()) return;
+      if (!this.ownNode) await this.join(session);
+      if (stale() || !this.ownNode) return;
       const children = await session.getChildren(path);
+      if (stale()) return;
       const candidates = electionOrder(children);
       this.knownChildren = candidates.map((c) => c.name).join(',');
       const ownIndex = candidates.findIndex((c) => c.name === this.ownNode);
       if (ownIndex < 0) {
-        // Our node is gone while the session lives (deleted by hand?): join again.
-        this.log.warn({ node: this.ownNode }, 'own candidate node disappeared; joining again');
-        this.ownNode = null;
-        this.checkAgain = true;
+        // Deleted by someone while the session lives: we cannot lead on a node we no longer have.
+        this.rejoin('own candidate node disappeared');
         return;
       }
       const members = await this.memberIdentities(session, candidates);
-      const watch = () => gen === this.generation && this.requestCheck();
+      if (stale()) return;
       if (ownIndex === 0) {
-        const stat = await session.exists(`${path}/${this.ownNode}`, watch);
-        if (gen !== this.generation) return;
+        const stat = await session.exists(`${path}/${this.ownNode}`, this.watcher);
+        if (stale()) return;
         if (!stat) {
-          this.checkAgain = true;
+          this.rejoin('own candidate node disappeared');
           return;
         }
         // Lowest AND owned by this very session; anything else is not leadership.
         if (stat.ephemeralOwner !== session.sessionId) {
-          this.log.error({ node: this.ownNode, owner: stat.ephemeralOwner, sessionId: session.sessionId }, 'lowest node is not owned by this session; joining again');
-          this.ownNode = null;
-          this.checkAgain = true;
+          this.log.error({ node: this.ownNode, owner: stat.ephemeralOwner, sessionId: session.sessionId }, 'lowest node is not owned by this session');
+          this.rejoin('own candidate node owned by another session');
           return;
         }
-        this.renew(sent);
-        this.setState('leader');
-        this.publish({ state: 'leader', leader: this.selfIdentity(), epoch: stat.czxid, members });
+        this.conclude(sent, { state: 'leader', leader: this.selfIdentity(), epoch: stat.czxid, members });
         return;
       }
       const leaderNode = candidates[0] as CandidateNode;
       const predecessor = candidates[ownIndex - 1] as CandidateNode;
       // Followers learn the leader from the leader node, and wait on their predecessor only.
-      const leader = await session.get(`${path}/${leaderNode.name}`, watch);
-      if (gen !== this.generation) return;
+      const leader = await session.get(`${path}/${leaderNode.name}`, this.watcher);
+      if (stale()) return;
       if (!leader) {
         this.checkAgain = true;
         return;
       }
+      if (leader.stat.ephemeralOwner === session.sessionId) {
+        // A node of this session that is not ours heads the queue (a create whose answer was
+        // lost and not found again): the others would take it for our leadership. Remove it.
+        this.log.warn({ node: leaderNode.name }, 'an orphan node of this session heads the election; deleting it');
+        await session.delete(`${path}/${leaderNode.name}`);
+        this.checkAgain = true;
+        return;
+      }
       if (predecessor.name !== leaderNode.name) {
-        const pred = await session.exists(`${path}/${predecessor.name}`, watch);
-        if (gen !== this.generation) return;
+        const pred = await session.exists(`${path}/${predecessor.name}`, this.watcher);
+        if (stale()) return;
         if (!pred) {
           this.checkAgain = true;
           return;
         }
       }
-      this.renew(sent);
-      this.setState('follower');
-      this.publish({ state: 'follower', leader: parseCandidateData(leader.data, leaderNode.name), epoch: leader.stat.czxid, members });
+      this.conclude(sent, { state: 'follower', leader: parseCandidateData(leader.data, leaderNode.name), epoch: leader.stat.czxid, members });
     } catch (err) {
-      if (gen !== this.generation) return;
+      if (this.isStale(gen)) return;
       if (err instanceof ZooKeeperError && isConnectionProblem(err.code)) {
         // The connection handler steps down and the next (re)connection checks again.
         this.log.debug({ err: err.message }, 'check interrupted by the connection');
         return;
       }
-      this.log.error({ err: (err as Error).message }, 'leadership check failed; retrying');
+      // An outcome we could not check is not one we can vouch for.
+      this.log.error({ err: (err as Error).message }, 'leadership check failed; stepping down and retrying');
+      this.checkFailed = true;
       this.emit('problem', `election check failed: ${(err as Error).message}`);
-      clearTimeout(this.retryTimer);
-      this.retryTimer = setTimeout(() => this.requestCheck(), 1000);
+      this.suspend();
+      clearTimeout(this.checkRetryTimer);
+      this.checkRetryTimer = setTimeout(() => this.requestCheck(), checkRetryMs);
     }
   }
 
-  /** Creates our candidate node, or finds the one a lost create answer left behind. */
+  /** A check decided: renew the lease from its synced reads and publish, unless they came too late. */
+  private conclude(sentAt: number, outcome: Outcome): void {
+    this.renew(sentAt);
+    if (this.checkFailed) {
+      this.checkFailed = false;
+      this.emit('problem', null);
+    }
+    if (!this.leaseValid()) {
+      // The answers took longer than the lease: they cannot vouch for the present. Again.
+      this.log.warn({ sentAt: new Date(sentAt).toISOString() }, 'leadership check answered after its lease ran out; checking again');
+      this.suspend();
+      this.checkAgain = true;
+      return;
+    }
+    this.setState(outcome.state === 'leader' ? 'leader' : 'follower');
+    this.publish(outcome);
+  }
+
+  /** Our node is gone or not ours: step down first (never lead on it), then join with a new node. */
+  private rejoin(reason: string): void {
+    this.log.warn({ node: this.ownNode, reason }, 'stepping down and joining the election again');
+    this.suspend();
+    this.ownNode = null;
+    this.checkAgain = true;
+  }
+
+  /** Creates our candidate node, or finds the one a lost create answer left behind (the caller has synced). */
   private async join(session: ZooKeeperSession): Promise<void> {
     const path = this.options.electionPath;
     const prefix = candidatePrefix(this.uuid);
@@ -326,41 +425,70 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
     });
   }
 
-  /** A cheap read at least every third of the session timeout: renews the lease, notices joins. */
+  /** A cheap synced read at least every quarter of the session timeout: renews the lease, notices joins. */
   private async heartbeat(): Promise<void> {
     const session = this.session;
     const gen = this.generation;
-    if (!session?.connected || this.checking || !this.ownNode || this.electionState === 'closed') return;
+    if (!session?.connected || this.checking || !this.ownNode || this.isStale(gen)) return;
     const sent = this.now();
     try {
+      await session.sync(this.options.electionPath);
       const children = electionOrder(await session.getChildren(this.options.electionPath));
-      // The state may have changed while the read was out.
-      if (gen !== this.generation || this.isClosed() || !session.connected) return;
-      if (children.map((c) => c.name).join(',') !== this.knownChildren) {
+      // The state may have changed while the reads were out.
+      if (this.isStale(gen) || !session.connected) return;
+      if (children.map((c) => c.name).join(',') !== this.knownChildren || this.electionState === 'suspended') {
         this.requestCheck();
         return;
       }
-      if (this.electionState === 'leader' || this.electionState === 'follower') {
+      if ((this.electionState === 'leader' || this.electionState === 'follower') && this.snapshot) {
         this.renew(sent);
-        if (this.snapshot) this.publish(this.snapshot);
+        if (this.leaseValid()) this.publish(this.snapshot);
       }
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, 'heartbeat failed');
     }
   }
 
-  // --- outcome ---------------------------------------------------------------------------------
+  // --- the lease -------------------------------------------------------------------------------
 
   private renew(sentAt: number): void {
     this.renewedAt = Math.max(this.renewedAt ?? 0, sentAt);
   }
 
-  private isClosed(): boolean {
-    return this.electionState === 'closed';
+  private leaseValid(): boolean {
+    return this.renewedAt !== null && this.renewedAt + this.leaseMs() > this.now();
   }
 
+  /** At validUntil, a decided outcome that was not renewed is withdrawn (see onLeaseLapsed). */
+  private armLease(validUntil: Date): void {
+    clearTimeout(this.leaseTimer);
+    this.leaseTimer = setTimeout(() => this.onLeaseLapsed(), Math.max(0, validUntil.getTime() - this.now()));
+  }
+
+  /**
+   * No renewal the quorum vouched for since renewedAt: the connection may look alive (a server
+   * cut off from the quorum keeps answering pings and stale reads), but the quorum may already
+   * have expired our session and elected someone else. Step down on our own, and check again.
+   */
+  private onLeaseLapsed(): void {
+    const snapshot = this.snapshot;
+    if (this.electionState === 'closed' || !snapshot?.validUntil || snapshot.state === 'unknown') return;
+    if (snapshot.validUntil.getTime() > this.now()) {
+      this.armLease(snapshot.validUntil);
+      return;
+    }
+    this.log.warn({ state: snapshot.state, renewedAt: snapshot.renewedAt?.toISOString(), validUntil: snapshot.validUntil.toISOString() }, 'lease ran out without a synced renewal; stepping down');
+    this.emit('problem', `no renewal vouched for by the ZooKeeper quorum since ${snapshot.renewedAt?.toISOString() ?? 'the start'}`);
+    this.suspend();
+    if (snapshot.isLeader) this.emit('leaseExpired', snapshot.validUntil);
+    this.requestCheck();
+  }
+
+  // --- outcome ---------------------------------------------------------------------------------
+
+  /** Closed is final: only stepDown() enters it, nothing leaves it. */
   private setState(state: ElectionState): void {
-    if (this.electionState === state) return;
+    if (this.electionState === 'closed' || this.electionState === state) return;
     this.log.debug({ from: this.electionState, to: state }, 'election state');
     this.electionState = state;
   }
@@ -376,16 +504,19 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
     this.publish({ state: 'unknown', leader: null, epoch: null, members: this.snapshot.members });
   }
 
-  private publish(outcome: Pick<ElectionSnapshot, 'state' | 'leader' | 'epoch' | 'members'>): void {
+  /** `final`: stepDown()'s own last word; after it (closed) nothing is published. */
+  private publish(outcome: Outcome, final = false): void {
+    if (this.electionState === 'closed' && !final) return;
     const previous = this.snapshot;
-    // The lease is the shorter of what we asked for and what the server granted.
-    const timeout = Math.min(this.options.sessionTimeoutMs, this.session?.negotiatedTimeoutMs ?? this.options.sessionTimeoutMs);
     const draft: ElectionSnapshot = {
-      ...outcome,
+      state: outcome.state,
+      leader: outcome.leader,
+      epoch: outcome.epoch,
+      members: outcome.members,
       isLeader: outcome.state === 'leader',
       since: new Date(this.now()),
       renewedAt: this.renewedAt === null ? null : new Date(this.renewedAt),
-      validUntil: this.renewedAt === null ? null : new Date(this.renewedAt + Math.floor((timeout * 2) / 3)),
+      validUntil: this.renewedAt === null ? null : new Date(this.renewedAt + this.leaseMs()),
     };
     const changed = previous === null || !sameOutcome(previous, draft);
     const keepSince = previous !== null && previous.state === draft.state && previous.leader?.pod === draft.leader?.pod && previous.epoch === draft.epoch;
@@ -395,6 +526,8 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
     if (changed) {
       this.log.info({ state: snapshot.state, leader: snapshot.leader?.pod ?? null, epoch: snapshot.epoch, members: snapshot.members.length }, 'election outcome');
     }
+    if (snapshot.validUntil && snapshot.state !== 'unknown' && !final) this.armLease(snapshot.validUntil);
+    else clearTimeout(this.leaseTimer);
     this.emit('update', snapshot, changed);
   }
 }

@@ -8,7 +8,7 @@ export interface PodReference {
   readonly uid: string | null;
 }
 
-export type LeadershipReason = 'LeaderElected' | 'LeadershipLost';
+export type LeadershipReason = 'LeaderElected' | 'LeadershipLost' | 'LeaseExpired';
 
 /**
  * Records a Kubernetes Event on the own pod when it gains or loses leadership. Best effort:

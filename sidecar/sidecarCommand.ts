@@ -87,6 +87,9 @@ async function runSidecar(flags: SidecarFlags, ctx: CommandContext): Promise<num
   let previous: ElectionSnapshot | null = null;
   election.on('problem', (problem) => (zookeeperProblem = problem));
   election.on('connection', (state) => metrics.setConnection(state));
+  election.on('leaseExpired', (validUntil) => {
+    if (api) void api.events.record('LeaseExpired', `${self.pod} stepped down: its lease on ${electionName} ran out at ${validUntil.toISOString()} without a renewal the ZooKeeper quorum vouched for`);
+  });
   election.on('update', (snapshot, outcomeChanged) => {
     void files.write(snapshot);
     if (!outcomeChanged) return;
@@ -129,8 +132,10 @@ async function runSidecar(flags: SidecarFlags, ctx: CommandContext): Promise<num
   election.stepDown();
   await files.flush();
   if (api) {
-    await api.labeler.settled(labelOnStopTimeoutMs);
+    const settled = await api.labeler.settled(labelOnStopTimeoutMs);
     api.labeler.stop();
+    // The retries did not get through in time: one last try, so a Service does not keep routing here.
+    if (!settled) await api.labeler.finalPatch(labelOnStopTimeoutMs);
   }
   await election.close();
   await http.close();
