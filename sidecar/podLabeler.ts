@@ -39,6 +39,8 @@ export class PodLabeler {
   private wake: (() => void) | null = null;
   private failures = 0;
   private stopped = false;
+  /** The patch being sent now (the last step of apply), if any. */
+  private inFlight: Promise<unknown> | null = null;
   private problemText: string | null = null;
   private readonly settledWaiters = new Set<() => void>();
 
@@ -67,6 +69,26 @@ export class PodLabeler {
   stop(): void {
     this.stopped = true;
     this.wake?.();
+  }
+
+  /**
+   * After stop(), when the retries did not get the latest state through: one last attempt
+   * within `timeoutMs`, after the request in flight (so an older patch cannot land after it).
+   * Never throws; resolves true when the patch was applied.
+   */
+  async finalPatch(timeoutMs: number): Promise<boolean> {
+    const target = this.desired;
+    if (!target || this.isSettled()) return true;
+    const deadline = Date.now() + timeoutMs;
+    if (this.inFlight) await Promise.race([this.inFlight.catch(() => undefined), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    try {
+      await this.patchOwn(target, Math.max(1, deadline - Date.now()));
+      this.applied = target;
+      return true;
+    } catch (err) {
+      this.options.logger.warn({ role: target.role, err: describeApiError(err) }, 'last pod label update on stop failed');
+      return false;
+    }
   }
 
   /** Resolves true once the latest desired state is applied, false after `timeoutMs`. */
@@ -122,12 +144,23 @@ export class PodLabeler {
   }
 
   private async apply(target: Desired): Promise<void> {
-    const { api, namespace, pod } = this.options;
     const timeout = this.options.requestTimeoutMs ?? 5000;
-    const body = { metadata: { labels: { [roleLabel]: target.role }, annotations: { [epochAnnotation]: target.epoch } } };
-    await withTimeout(api.patchNamespacedPod({ name: pod, namespace, body }, mergePatch), timeout, `patch pod ${namespace}/${pod}`);
-    this.options.logger.info({ role: target.role, epoch: target.epoch }, 'pod labelled');
+    // Stale leader labels go first, so that two pods never carry `leader` at once.
     if (target.role === 'leader') await this.demoteOthers(timeout);
+    const patch = this.patchOwn(target, timeout);
+    this.inFlight = patch;
+    try {
+      await patch;
+    } finally {
+      if (this.inFlight === patch) this.inFlight = null;
+    }
+  }
+
+  private async patchOwn(target: Desired, timeoutMs: number): Promise<void> {
+    const { api, namespace, pod } = this.options;
+    const body = { metadata: { labels: { [roleLabel]: target.role }, annotations: { [epochAnnotation]: target.epoch } } };
+    await withTimeout(api.patchNamespacedPod({ name: pod, namespace, body }, mergePatch), timeoutMs, `patch pod ${namespace}/${pod}`);
+    this.options.logger.info({ role: target.role, epoch: target.epoch }, 'pod labelled');
   }
 
   /** A crashed leader's sidecar cannot remove its own label: the new leader does. */
