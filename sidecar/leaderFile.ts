@@ -77,8 +77,17 @@ export class LeaderFileWriter {
       this.pending = null;
       try {
         await mkdir(this.dir, { recursive: true });
-        await this.atomicWrite('leader.json', `${JSON.stringify(doc, null, 2)}\n`);
-        await this.atomicWrite('leader', doc.leader ? `${doc.leader.pod}\n` : '');
+        const json = (): Promise<void> => this.atomicWrite('leader.json', `${JSON.stringify(doc, null, 2)}\n`);
+        const name = (): Promise<void> => this.atomicWrite('leader', doc.leader ? `${doc.leader.pod}\n` : '');
+        // A claim of leadership is made last and withdrawn first: leader.json's isLeader never
+        // says more than the `leader` file beside it.
+        if (doc.isLeader) {
+          await name();
+          await json();
+        } else {
+          await json();
+          await name();
+        }
         this.last = doc;
         this.lastError = null;
       } catch (err) {
