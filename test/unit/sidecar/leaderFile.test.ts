@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,4 +74,43 @@ describe('LeaderFileWriter', () => {
     expect(writer.written).toBeNull();
     expect(writer.error?.message).toMatch(/not-a-dir/);
   });
+
+  it('a reader that never stops reading sees whole documents only', async () => {
+    const writer = new LeaderFileWriter(dir, 'shop/orders', self);
+    await writer.write(snapshot({}));
+    // Another process reads both files in a tight loop while this one rewrites them; an
+    // in-place write (truncate, then write) shows it empty or cut short within a few hundred reads.
+    const reader = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const fs = require('node:fs');
+         const dir = process.argv[1];
+         let reads = 0, torn = 0, example = '';
+         process.stdin.on('data', () => { process.stdout.write(JSON.stringify({ reads, torn, example })); process.exit(0); });
+         (function loop() {
+           for (let i = 0; i < 200; i++) {
+             const text = fs.readFileSync(dir + '/leader.json', 'utf8');
+             let doc;
+             try { doc = JSON.parse(text); } catch { torn++; example = JSON.stringify(text.slice(0, 80)); continue; }
+             if (typeof doc.isLeader === 'boolean') reads++; else torn++;
+           }
+           setImmediate(loop);
+         })();`,
+        dir,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    reader.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    for (let i = 0; i < 1500; i++) {
+      const leads = i % 2 === 0;
+      await writer.write(snapshot(leads ? { state: 'leader', isLeader: true, leader: self, epoch: String(i) } : { epoch: String(i), members: Array.from({ length: 1 + (i % 50) }, () => other) }));
+    }
+    reader.stdin.end('stop\n');
+    await once(reader, 'exit');
+    const result = JSON.parse(out) as { reads: number; torn: number; example: string };
+    expect(result.reads).toBeGreaterThan(1000);
+    expect({ torn: result.torn, example: result.example }).toEqual({ torn: 0, example: '' });
+  }, 30_000);
 });
