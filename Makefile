@@ -8,7 +8,7 @@ export npm_config_update_notifier := false
 
 JEST_RESULTS := test-results/jest.json
 
-.PHONY: all setup build typecheck lint test clean demo
+.PHONY: all setup build typecheck lint test golden clean demo
 
 all: build
 
@@ -37,9 +37,15 @@ test:
 	@status=0; \
 	  npm run --silent typecheck || { echo typecheck >> test-results/checks.txt; status=1; }; \
 	  npm run --silent lint || { echo lint >> test-results/checks.txt; status=1; }; \
-	  npm test --silent -- --json --outputFile=$(JEST_RESULTS) $(JEST_ARGS) || status=1; \
+	  ZKLEADER_NO_GOLDEN_UPDATE=1 npm test --silent -- --json --outputFile=$(JEST_RESULTS) $(JEST_ARGS) || status=1; \
 	  node scripts/test-summary.js $(JEST_RESULTS) test-results/checks.txt || status=1; \
 	  exit $$status
+
+# Rewrites the injector's golden files from the current output (review the diff before committing).
+# `make test` and CI never rewrite them, whatever UPDATE_GOLDEN says.
+golden:
+	@scripts/setup.sh build
+	@UPDATE_GOLDEN=1 ZKLEADER_NO_GOLDEN_UPDATE= CI= npm test --silent -- test/unit/inject/golden.test.ts
 
 # ZooKeeper, the API emulator, the webhook and three pods on this machine (demo/; its output is in the README).
 # demo/ runs test/support's harnesses, so it is built apart from dist/ into dist-demo/.

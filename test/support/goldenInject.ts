@@ -5,7 +5,7 @@ import { loadInjectorConfig, type InjectorConfig } from '../../src/config.js';
 /**
  * The golden cases of the injector: `<case>.yaml` is the input, beside it
  * `<case>.injected.yaml` (the output), or `<case>.refused.txt` (the refusal), and
- * `<case>.warnings.txt` when there are warnings. UPDATE_GOLDEN=1 rewrites them.
+ * `<case>.warnings.txt` when there are warnings. `make golden` rewrites them.
  */
 export const goldenDir = join(import.meta.dirname, '..', 'golden', 'inject');
 export const goldenConfigFile = join(goldenDir, 'webhook-config.yaml');
@@ -23,7 +23,17 @@ export function goldenCases(): string[] {
     .sort();
 }
 
-export const updateGolden = process.env.UPDATE_GOLDEN === '1';
+/**
+ * UPDATE_GOLDEN=1 rewrites the expected files — but never under `make test` (which sets
+ * ZKLEADER_NO_GOLDEN_UPDATE) or CI: there it would turn every golden comparison into a
+ * comparison of the output with itself. `make golden` is the way to rewrite them.
+ */
+export function goldenUpdateRequested(env: NodeJS.ProcessEnv): boolean {
+  if (env.UPDATE_GOLDEN !== '1') return false;
+  return !(env.ZKLEADER_NO_GOLDEN_UPDATE === '1' || (env.CI !== undefined && env.CI !== '' && env.CI !== 'false'));
+}
+
+export const updateGolden = goldenUpdateRequested(process.env);
 
 /** The expected text of a golden file, or undefined when it does not exist; with UPDATE_GOLDEN=1 writes `actual` first. */
 export function golden(file: string, actual: string | undefined): string | undefined {

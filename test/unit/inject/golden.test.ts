@@ -1,10 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { injectDocuments, podPaths } from '../../../src/injectDocuments.js';
 import { validatePod } from '../../support/apiEmulator/podValidation.js';
-import { golden, goldenCases, goldenConfig, goldenDir } from '../../support/goldenInject.js';
+import { golden, goldenCases, goldenConfig, goldenDir, goldenUpdateRequested } from '../../support/goldenInject.js';
+import { repoRoot } from '../../support/repoRoot.js';
 
 const config = goldenConfig();
 
@@ -22,7 +24,27 @@ function podsOf(yaml: string): unknown[] {
   return pods;
 }
 
-describe('golden injection cases (UPDATE_GOLDEN=1 rewrites the expected files)', () => {
+describe('rewriting the golden files', () => {
+  it('happens only on request, never under make test or CI', () => {
+    expect(goldenUpdateRequested({ UPDATE_GOLDEN: '1' })).toBe(true);
+    expect(goldenUpdateRequested({ UPDATE_GOLDEN: '1', CI: '' })).toBe(true);
+    expect(goldenUpdateRequested({})).toBe(false);
+    expect(goldenUpdateRequested({ UPDATE_GOLDEN: 'true' })).toBe(false);
+    expect(goldenUpdateRequested({ UPDATE_GOLDEN: '1', CI: 'true' })).toBe(false);
+    expect(goldenUpdateRequested({ UPDATE_GOLDEN: '1', ZKLEADER_NO_GOLDEN_UPDATE: '1' })).toBe(false);
+  });
+
+  it('make test runs jest with ZKLEADER_NO_GOLDEN_UPDATE=1, make golden without it', () => {
+    const dryRun = (target: string) => execFileSync('make', ['-n', '-s', target], { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, UPDATE_GOLDEN: '1' } });
+    const jestLine = dryRun('test')
+      .split('\n')
+      .find((line) => line.includes('npm test'));
+    expect(jestLine).toMatch(/ZKLEADER_NO_GOLDEN_UPDATE=1 npm test/);
+    expect(dryRun('golden')).toMatch(/UPDATE_GOLDEN=1 ZKLEADER_NO_GOLDEN_UPDATE= CI= npm test --silent -- test\/unit\/inject\/golden\.test\.ts/);
+  });
+});
+
+describe('golden injection cases (make golden rewrites the expected files)', () => {
   const cases = goldenCases();
 
   it('has the cases the issue asks for', () => {
