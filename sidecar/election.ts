@@ -101,6 +101,11 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
     return this.snapshot;
   }
 
+  /** The session timeout the server granted to the current session (null before it connects). */
+  get negotiatedTimeoutMs(): number | null {
+    return this.session?.everConnected ? this.session.negotiatedTimeoutMs : null;
+  }
+
   /** The session id of the current session (decimal), for logs and tests. */
   get sessionId(): string | null {
     return this.session?.connected ? this.session.sessionId : null;

@@ -9,6 +9,7 @@ import type { ElectionSnapshot } from './electionSnapshot.js';
 import type { EventRecorder } from './eventRecorder.js';
 import { SidecarHttpServer } from './httpServer.js';
 import { LeaderFileWriter } from './leaderFile.js';
+import { leaseConditionWarnings, readEnsembleTiming } from './leaseCondition.js';
 import type { PodLabeler } from './podLabeler.js';
 import { SidecarMetrics } from './sidecarMetrics.js';
 import { sidecarFlags } from './sidecarFlags.js';
@@ -68,6 +69,19 @@ async function apiOutputs(flags: SidecarFlags, metrics: SidecarMetrics, log: Log
   };
 }
 
+/** Warns once when the ensemble's timing makes the lease unsafe or sessions fragile (sidecar/leaseCondition.ts). */
+async function checkLeaseCondition(zookeeper: string, timeoutMs: number | null, log: Logger): Promise<void> {
+  if (timeoutMs === null) return;
+  const timing = await readEnsembleTiming(zookeeper);
+  if (timing === null) {
+    log.info({ zookeeper }, 'cannot check the lease condition: no server answered the conf four-letter word (add conf to 4lw.commands.whitelist)');
+    return;
+  }
+  const warnings = leaseConditionWarnings(timing, timeoutMs);
+  for (const warning of warnings) log.warn({ ...timing, sessionTimeoutMs: timeoutMs }, `lease condition: ${warning}`);
+  if (warnings.length === 0) log.info({ ...timing, sessionTimeoutMs: timeoutMs }, 'lease condition met');
+}
+
 async function runSidecar(flags: SidecarFlags, ctx: CommandContext): Promise<number> {
   const electionName = `${flags.namespace}/${flags.election}`;
   const log = createLogger('sidecar', ctx.env).child({ election: electionName, pod: flags['pod-name'] });
@@ -86,7 +100,13 @@ async function runSidecar(flags: SidecarFlags, ctx: CommandContext): Promise<num
   let zookeeperProblem: string | null = null;
   let previous: ElectionSnapshot | null = null;
   election.on('problem', (problem) => (zookeeperProblem = problem));
-  election.on('connection', (state) => metrics.setConnection(state));
+  let leaseConditionChecked = false;
+  election.on('connection', (state) => {
+    metrics.setConnection(state);
+    if (state !== 'connected' || leaseConditionChecked) return;
+    leaseConditionChecked = true;
+    void checkLeaseCondition(flags.zookeeper, election.negotiatedTimeoutMs, log);
+  });
   election.on('leaseExpired', (validUntil) => {
     if (api) void api.events.record('LeaseExpired', `${self.pod} stepped down: its lease on ${electionName} ran out at ${validUntil.toISOString()} without a renewal the ZooKeeper quorum vouched for`);
   });
