@@ -14,6 +14,7 @@ import { parse as parseYaml } from 'yaml';
 import { certsFlags } from '../../certs/certsCommand.js';
 import { parseFlags } from '../../cli/flags.js';
 import { main } from '../../cli/main.js';
+import { leaseConditionWarnings } from '../../sidecar/leaseCondition.js';
 import { sidecarFlags } from '../../sidecar/sidecarFlags.js';
 import { parseInjectorConfig } from '../../src/config.js';
 import { inject } from '../../src/inject.js';
@@ -179,6 +180,19 @@ describe('the ZooKeeper ensemble', () => {
     expect([mounts.data, mounts.datalog]).toEqual([env.ZOO_DATA_DIR, env.ZOO_DATA_LOG_DIR]);
     expect(sts.spec?.template.spec?.securityContext).toMatchObject({ runAsUser: 1000, fsGroup: 1000 });
     expect(find<{ spec: { maxUnavailable: number } }>(rendered.zookeeper, 'PodDisruptionBudget', 'zookeeper').spec.maxUnavailable).toBe(1);
+  });
+
+  it('meets the lease condition for every session timeout it grants, and keeps members of a cut-off server in their session at the default 10 s', () => {
+    const timing = { tickTimeMs: Number(env.ZOO_TICK_TIME), syncLimit: Number(env.ZOO_SYNC_LIMIT) };
+    const extra = Object.fromEntries((env.ZOO_CFG_EXTRA ?? '').split(/\s+/).map((entry) => entry.split('=') as [string, string]));
+    // The server clamps every session timeout into this range: 4s–40s, as the annotation allows.
+    expect([Number(extra.minSessionTimeout), Number(extra.maxSessionTimeout)]).toEqual([4000, 40_000]);
+    expect(leaseConditionWarnings(timing, 10_000)).toEqual([]);
+    for (const timeoutMs of [Number(extra.minSessionTimeout), Number(extra.maxSessionTimeout)]) {
+      expect(leaseConditionWarnings(timing, timeoutMs).filter((w) => w.includes('below 3 × tickTime'))).toEqual([]);
+    }
+    // The sidecar checks the condition with conf.
+    expect((env.ZOO_4LW_COMMANDS_WHITELIST ?? '').split(',')).toContain('conf');
   });
 
   it('is the one the webhook configuration points sidecars at', () => {
