@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ApiException, type V1Pod } from '@kubernetes/client-node';
+import { ElectionObserver } from '../support/electionObserver.js';
+import { expectSafeHistory, LeaderHistoryRecorder, podsInEmulator } from '../support/leaderHistory.js';
 import { findSidecar } from '../support/podRunner.js';
-import { epochAnnotation, exampleWorkloadPod, LocalCluster, roleLabel, type Leadership } from '../support/localCluster.js';
+import { epochAnnotation, exampleWorkloadPod, LocalCluster, roleLabel, type Leadership, type RunningWorkloadPod } from '../support/localCluster.js';
 
 /**
  * Issue 6's flow with every real part on one machine: 3-node ZooKeeper, the API
@@ -35,17 +37,53 @@ function plainPod(name: string, labels: Record<string, string>, annotations: Rec
 }
 
 describe('an annotated workload of three pods', () => {
+  const election = template.metadata?.annotations?.['zkleader.io/election'] ?? '';
   let first: Leadership;
   let second: Leadership;
+  /** Every pod started, kept after it is deleted or crashes: what its files said still counts. */
+  const started: RunningWorkloadPod[] = [];
+  let recorder: LeaderHistoryRecorder;
+  let observer: ElectionObserver;
+
+  // The whole run of this workload is recorded: every pod's leader.json, the role labels and
+  // epoch annotations in the API, and the candidate nodes in ZooKeeper.
+  // Waits are guarded: two pods labelled leader (or two valid leader files) fail the test at
+  // once rather than after a timeout.
+  beforeAll(async () => {
+    recorder = await LeaderHistoryRecorder.start({
+      members: () => started.map((p) => ({ member: p.name, dir: p.process.volumeDir })),
+      // The emulator's store itself, read after every request it serves: a leader label that
+      // lasts a single request (set before the stale one is demoted) is still caught.
+      labels: podsInEmulator(cluster.emulator, namespace, election),
+    });
+    observer = await ElectionObserver.start({ connectString: cluster.zookeeper.connectString, electionPath: `/zkleader/${namespace}/${election}` });
+  }, 30_000);
+
+  afterAll(async () => {
+    await Promise.all([recorder?.stop(), observer?.stop()]);
+  });
+
+  /** Every safety property over the history so far. */
+  function expectSafeSoFar(): void {
+    expectSafeHistory(recorder.history(), { czxidsByPod: observer.czxidsByPod() });
+  }
+
+  /** A pod of the workload as the test started it. */
+  function startedPod(name: string): RunningWorkloadPod {
+    const pod = started.find((p) => p.name === name);
+    if (!pod) throw new Error(`pod ${name} was not started by this test`);
+    return pod;
+  }
 
   it('gets the sidecar at admission, and exactly one pod leads once the election converges', async () => {
+    expect(election).toBe('orders');
     for (let i = 0; i < 3; i++) {
       const stored = await cluster.createPod(namespace, template);
       expect(findSidecar(stored)?.restartPolicy).toBe('Always');
       expect(stored.metadata?.labels?.[roleLabel]).toBe('follower');
-      await cluster.start(stored);
+      started.push(await cluster.start(stored));
     }
-    first = await cluster.waitForLeadership(namespace);
+    first = await recorder.guard(cluster.waitForLeadership(namespace));
     const leaders = await cluster.labelledLeaders(namespace);
     expect(leaders.map((p) => p.metadata?.name)).toEqual([first.leader]);
     const all = (await cluster.core.listNamespacedPod({ namespace })).items;
@@ -53,26 +91,42 @@ describe('an annotated workload of three pods', () => {
     for (const [name, file] of await cluster.leaderFiles()) {
       expect(file).toMatchObject({ election: `${namespace}/orders`, leader: { pod: first.leader }, epoch: first.epoch, isLeader: name === first.leader, state: name === first.leader ? 'leader' : 'follower' });
     }
+    expectSafeSoFar();
+    // The recorder saw the outcome the test asserts: the leader label with its epoch.
+    expect(recorder.history().labels).toContainEqual(expect.objectContaining({ pod: first.leader, role: 'leader', epoch: first.epoch }));
   }, 45_000);
 
   it('fails over to another pod with a higher epoch when the leader pod is deleted', async () => {
-    await cluster.deletePod(namespace, first.leader);
-    const next = await cluster.waitForLeadership(namespace, { notBefore: first.epoch });
+    // The kubelet stops the pod's containers before the pod (and its emptyDir) goes: the
+    // sidecar's last word, follower, is recorded before deletePod removes the volume.
+    await recorder.guard(startedPod(first.leader).process.stop(5000));
+    recorder.sample();
+    await recorder.guard(cluster.deletePod(namespace, first.leader));
+    const next = await recorder.guard(cluster.waitForLeadership(namespace, { notBefore: first.epoch }));
     expect(next.leader).not.toBe(first.leader);
     expect(BigInt(next.epoch)).toBeGreaterThan(BigInt(first.epoch));
     const leader = (await cluster.labelledLeaders(namespace))[0];
     expect(leader?.metadata?.annotations?.[epochAnnotation]).toBe(next.epoch);
     expect(cluster.emulator.getPod(namespace, first.leader)).toBeUndefined();
     second = next;
+    expectSafeSoFar();
   }, 30_000);
 
   it('fails over after the session timeout when the leader crashes, and demotes its stale label', async () => {
+    // SIGKILL first, then a sample: the crashed leader's last lease is on record before its volume goes.
+    await startedPod(second.leader).process.kill();
+    recorder.sample();
     await cluster.crashPod(second.leader);
-    const third = await cluster.waitForLeadership(namespace, { notBefore: second.epoch, timeoutMs: 20_000 });
+    const third = await recorder.guard(cluster.waitForLeadership(namespace, { notBefore: second.epoch, timeoutMs: 20_000 }));
     expect(third.leader).not.toBe(second.leader);
     expect(BigInt(third.epoch)).toBeGreaterThan(BigInt(second.epoch));
     // waitForLeadership saw exactly one leader label: the crashed pod's was turned to follower by the new leader.
     expect(cluster.emulator.getPod(namespace, second.leader)?.metadata?.labels?.[roleLabel]).toBe('follower');
+    // Over the whole run: never two leader labels in one list, never two valid leader files, each
+    // lease over before the next leadership's since, epochs that are czxids and only grow.
+    expectSafeSoFar();
+    const labelledLeaders = recorder.history().labels.filter((o) => o.role === 'leader').map((o) => o.pod);
+    expect(labelledLeaders).toEqual([first.leader, second.leader, third.leader]);
   }, 30_000);
 });
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LeaderDocument } from '../../sidecar/leaderFile.js';
+import { parseLeaderDocument } from './leaderHistory.js';
 import { trackChildProcess } from './processRegistry.js';
 import { zkleaderBin as zkleader } from './repoRoot.js';
 
@@ -37,6 +38,8 @@ export class SidecarProcess {
 
   private constructor(
     readonly podName: string,
+    readonly election: string,
+    readonly namespace: string,
     readonly dir: string,
     private readonly child: ChildProcess,
     readonly port: number,
@@ -92,7 +95,7 @@ export class SidecarProcess {
       child.stderr?.on('data', onData);
       child.once('exit', (code) => reject(new Error(`sidecar ${options.podName} exited with ${code} before it started: ${log}`)));
     });
-    const sidecar = new SidecarProcess(options.podName, dir, child, port);
+    const sidecar = new SidecarProcess(options.podName, options.election, options.namespace ?? 'test', dir, child, port);
     sidecar.logText = log;
     child.stderr?.on('data', (chunk: string) => (sidecar.logText += chunk));
     child.stdout?.on('data', (chunk: string) => (sidecar.logText += `[stdout] ${chunk}`));
@@ -112,12 +115,23 @@ export class SidecarProcess {
     return this.logText;
   }
 
-  /** The leader.json on disk, or null before the first write. */
+  /**
+   * The leader.json on disk, or null before the first write. A file that exists but is not a
+   * leader document (torn, malformed) throws: the sidecar writes atomically, so that is a bug
+   * to report, not a "not leader yet" to wait through.
+   */
   document(): LeaderDocument | null {
+    let text: string;
     try {
-      return JSON.parse(readFileSync(join(this.dir, 'leader.json'), 'utf8')) as LeaderDocument;
-    } catch {
-      return null;
+      text = readFileSync(join(this.dir, 'leader.json'), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    try {
+      return parseLeaderDocument(text);
+    } catch (err) {
+      throw new Error(`${this.podName}: leader.json is no leader document: ${(err as Error).message}`, { cause: err });
     }
   }
 
@@ -166,38 +180,6 @@ export class SidecarProcess {
   async close(): Promise<void> {
     if (this.alive) await this.kill();
     rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-/**
- * Samples the files of several sidecars every `intervalMs` and records every moment at
- * which two running processes' files both said `isLeader: true`, and every epoch a
- * leader file showed, in order.
- */
-export class LeaderSampler {
-  readonly violations: string[] = [];
-  readonly epochs: string[] = [];
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(
-    private readonly sidecars: () => readonly SidecarProcess[],
-    intervalMs = 20,
-  ) {
-    this.timer = setInterval(() => this.sample(), intervalMs);
-  }
-
-  sample(): void {
-    const leaders = this.sidecars().flatMap((s) => {
-      if (!s.alive) return [];
-      const doc = s.document();
-      return doc?.isLeader ? [{ pod: s.podName, epoch: doc.epoch }] : [];
-    });
-    if (leaders.length > 1) this.violations.push(`${new Date().toISOString()}: ${leaders.map((l) => `${l.pod}@${l.epoch}`).join(', ')}`);
-    for (const l of leaders) if (l.epoch && this.epochs.at(-1) !== l.epoch) this.epochs.push(l.epoch);
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
   }
 }
 
