@@ -16,6 +16,11 @@ import { createRequire } from 'node:module';
  *   waiting on that path: memory stays flat however often watches are set.
  * - A JS exception inside a completion callback would be thrown from native code and end
  *   the process: every callback body runs in a try/catch that rejects the request instead.
+ * - When the C client loses a connection it closes its socket inside zookeeper_process(),
+ *   and the binding then stops polling that fd number: a socket opened synchronously from a
+ *   callback of that call (a session event, a failed request, and the promise reactions they
+ *   run) can get the same number and never connect. So results, session events and watch
+ *   events are handed on with setImmediate, after the binding has returned.
  * - The binding prints its own log with printf (stdout) when `debug_level` > 0; we keep it 0
  *   so stdout stays clean, and never install its JS logger.
  * - When the server stops answering for `response_counter_limit` polls the binding closes
@@ -169,7 +174,7 @@ export class ZooKeeperSession extends EventEmitter<ZooKeeperSessionEvents> {
     if (!event) return;
     const listeners = this.watches.get(path);
     this.watches.delete(path);
-    for (const listener of listeners ?? []) listener(event);
+    if (listeners) setImmediate(() => listeners.forEach((listener) => listener(event)));
   };
 
   constructor(readonly options: ZooKeeperSessionOptions) {
@@ -178,18 +183,18 @@ export class ZooKeeperSession extends EventEmitter<ZooKeeperSessionEvents> {
     this.native.on('connect', () => {
       this.connectedFlag = true;
       this.everConnectedFlag = true;
-      this.emit('connected');
+      setImmediate(() => this.emit('connected'));
     });
     this.native.on('connecting', () => {
       const was = this.connectedFlag;
       this.connectedFlag = false;
-      if (was) this.emit('disconnected');
+      if (was) setImmediate(() => this.emit('disconnected'));
     });
     this.native.on('close', (_self, code) => {
       this.connectedFlag = false;
       if (this.closedFlag) return;
       this.closedFlag = true;
-      this.emit('closed', code);
+      setImmediate(() => this.emit('closed', code));
     });
     this.native.on('error', () => {
       // Only emitted by connect(), which we do not use; a listener keeps EventEmitter from throwing.
@@ -335,15 +340,19 @@ export class ZooKeeperSession extends EventEmitter<ZooKeeperSessionEvents> {
         return;
       }
       const done = (rc: Rc, value: () => T) => {
+        let settle: () => void;
         if (rc !== 0) {
-          reject(new ZooKeeperError(operation, path, rc));
-          return;
+          const err = new ZooKeeperError(operation, path, rc);
+          settle = () => reject(err);
+        } else {
+          try {
+            const result = value();
+            settle = () => resolve(result);
+          } catch (err) {
+            settle = () => reject(err as Error);
+          }
         }
-        try {
-          resolve(value());
-        } catch (err) {
-          reject(err as Error);
-        }
+        setImmediate(settle);
       };
       let rcStart: number;
       try {
