@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fourLetterWord, serverMode, type FourLetterWord } from './fourLetterWord.js';
+import { LinkProxy, type LinkMode } from './linkProxy.js';
 import { releaseLoopbackPorts, reserveLoopbackPorts } from './loopbackPorts.js';
 import { processState, trackChildProcess } from './processRegistry.js';
 
@@ -19,6 +20,11 @@ import { processState, trackChildProcess } from './processRegistry.js';
  * 0.5 s for a standalone server (the JVM answers `srvr` 0.25 s after spawn) and 1.3 s
  * for a 3-node ensemble to elect a leader and serve on every server; about twice that
  * while other tests load the machine.
+ *
+ * A partitionable ensemble (`partitionable: true`, 3 servers) puts a LinkProxy on every
+ * link: one per direction of every server pair for the quorum port and one for the
+ * election port, and one in front of every server's client port; isolate(), cutLink(),
+ * cutClients() and heal() switch them (see LinkMode for what drop, freeze and delay do).
  */
 
 export interface ZooKeeperServer {
@@ -59,10 +65,25 @@ export interface EnsembleOptions {
   size?: 1 | 3;
   /** Default 200 (fast elections); minSessionTimeout is twice this. */
   tickTimeMs?: number;
+  /**
+   * Default 5. In ticks: how long a follower waits for its leader, and a leader for a
+   * quorum of followers, before giving up — how long a partitioned server serves on.
+   */
+  syncLimit?: number;
   /** Default 40000 (sidecar session timeouts are 4 s–40 s). */
   maxSessionTimeoutMs?: number;
   /** Where server logs go (kept after close); default inside the ensemble's temp dir. */
   logDir?: string;
+  /** 3 servers only: every server-to-server link and every client port behind a LinkProxy. */
+  partitionable?: boolean;
+}
+
+type EnsembleSettings = Required<Omit<EnsembleOptions, 'logDir'>>;
+
+/** The proxies one server uses to reach another's quorum (peer) port and election port. */
+export interface PeerLink {
+  readonly quorum: LinkProxy;
+  readonly election: LinkProxy;
 }
 
 /** Thrown when a server process exits while the harness waits for it. */
@@ -266,7 +287,37 @@ interface ServerLayout {
   readonly electionPort: number;
 }
 
-function writeServerConfig(dir: string, server: ServerLayout, all: readonly ServerLayout[], opts: Required<Omit<EnsembleOptions, 'logDir'>>): string {
+/** The `server.N=` line of `peer` in the zoo.cfg of `self`. */
+type ServerLine = (self: ServerLayout, peer: ServerLayout) => string;
+
+const directServerLine: ServerLine = (_self, peer) => `server.${peer.id}=127.0.0.1:${peer.peerPort}:${peer.electionPort}`;
+
+/**
+ * A partitionable ensemble's lines: each server reaches every other through the proxies
+ * for that direction, so each server's zoo.cfg differs. ZooKeeper 3.8 accepts that: the
+ * configs' versions are equal (0, static), and with reconfigEnabled=false a follower does
+ * not take the leader's config ("Dynamic reconfig is disabled, we don't store the last
+ * seen config"). Its own line keeps the real ports, which it binds — on 0.0.0.0, because
+ * a server opening an election connection sends its own election address in its first
+ * message, and a receiver with a higher id drops that connection and connects back to
+ * *that* address (QuorumCnxManager.handleConnection), around the proxy. Receivers ignore
+ * a wildcard address (InitialMessage.parse) and connect back through their own zoo.cfg,
+ * i.e. through their proxy.
+ */
+function proxiedServerLine(links: ReadonlyMap<string, PeerLink>): ServerLine {
+  return (self, peer) => {
+    if (peer.id === self.id) return `server.${peer.id}=0.0.0.0:${peer.peerPort}:${peer.electionPort}`;
+    const link = links.get(linkKey(self.id, peer.id));
+    if (link === undefined) throw new Error(`no proxies from server ${self.id} to server ${peer.id}`);
+    return `server.${peer.id}=127.0.0.1:${link.quorum.port}:${link.election.port}`;
+  };
+}
+
+function linkKey(fromId: number, toId: number): string {
+  return `${fromId}->${toId}`;
+}
+
+function writeServerConfig(dir: string, server: ServerLayout, all: readonly ServerLayout[], opts: EnsembleSettings, serverLine: ServerLine): string {
   const serverDir = join(dir, `server-${server.id}`);
   const dataDir = join(serverDir, 'data');
   mkdirSync(dataDir, { recursive: true });
@@ -274,7 +325,7 @@ function writeServerConfig(dir: string, server: ServerLayout, all: readonly Serv
   const lines = [
     `tickTime=${opts.tickTimeMs}`,
     'initLimit=10',
-    'syncLimit=5',
+    `syncLimit=${opts.syncLimit}`,
     `dataDir=${dataDir}`,
     `dataLogDir=${join(serverDir, 'datalog')}`,
     `clientPort=${server.clientPort}`,
@@ -288,44 +339,101 @@ function writeServerConfig(dir: string, server: ServerLayout, all: readonly Serv
   ];
   if (all.length > 1) {
     lines.push('standaloneEnabled=false');
-    for (const peer of all) lines.push(`server.${peer.id}=127.0.0.1:${peer.peerPort}:${peer.electionPort}`);
+    for (const peer of all) lines.push(serverLine(server, peer));
   }
   const configFile = join(serverDir, 'zoo.cfg');
   writeFileSync(configFile, `${lines.join('\n')}\n`);
   return configFile;
 }
 
+/** The proxies of a partitionable ensemble. */
+interface EnsembleLinks {
+  /** By linkKey(from id, to id). */
+  readonly peers: ReadonlyMap<string, PeerLink>;
+  /** In front of each server's client port, in server order. */
+  readonly clients: readonly LinkProxy[];
+}
+
+/** How long a quorum link retries a refused connection to a (possibly still starting) leader. */
+const quorumConnectRetryMs = 1000;
+
+/** Starts the proxies of a partitionable ensemble on `ports` (reserved); on failure closes those it started. */
+async function startLinks(layouts: readonly ServerLayout[], ports: readonly number[]): Promise<EnsembleLinks> {
+  const started: LinkProxy[] = [];
+  let next = 0;
+  const startProxy = async (upstreamPort: number, name: string, connectRetryMs = 0): Promise<LinkProxy> => {
+    const listenPort = ports[next++];
+    if (listenPort === undefined) throw new Error(`too few ports reserved for the ensemble's proxies (${ports.length})`);
+    const proxy = await LinkProxy.start({ upstreamPort, listenPort, name, connectRetryMs });
+    started.push(proxy);
+    return proxy;
+  };
+  try {
+    const clients: LinkProxy[] = [];
+    for (const server of layouts) clients.push(await startProxy(server.clientPort, `clients → server ${server.id}`));
+    const peers = new Map<string, PeerLink>();
+    for (const from of layouts) {
+      for (const to of layouts) {
+        if (from === to) continue;
+        // A new leader binds its quorum port only after its followers may have learnt that
+        // it won and connected: directly they are refused and retry; through a proxy they
+        // would see a reset, give up on that leader and elect again (and again: seen).
+        const quorum = await startProxy(to.peerPort, `server ${from.id} → server ${to.id} quorum`, quorumConnectRetryMs);
+        const election = await startProxy(to.electionPort, `server ${from.id} → server ${to.id} election`);
+        peers.set(linkKey(from.id, to.id), { quorum, election });
+      }
+    }
+    return { peers, clients };
+  } catch (err) {
+    await Promise.all(started.map((proxy) => proxy.close()));
+    throw err;
+  }
+}
+
 export class ZooKeeperEnsemble {
   readonly servers: readonly ZooKeeperServer[];
-  /** "127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3" */
+  /** "127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3": the servers' own client ports. */
   readonly connectString: string;
   /** Temp dir with data dirs, configs and (by default) logs; removed by close(). */
   readonly dir: string;
   readonly #ports: readonly number[];
+  readonly #links: EnsembleLinks | undefined;
   #closing: Promise<void> | undefined;
 
-  private constructor(dir: string, servers: readonly ZooKeeperServer[], ports: readonly number[]) {
+  private constructor(dir: string, servers: readonly ZooKeeperServer[], ports: readonly number[], links: EnsembleLinks | undefined) {
     this.dir = dir;
     this.servers = servers;
     this.#ports = ports;
+    this.#links = links;
     this.connectString = servers.map((s) => `127.0.0.1:${s.clientPort}`).join(',');
   }
 
   /** Resolves when every server serves (so a quorum does, with a leader elected). */
   static async start(opts: EnsembleOptions = {}): Promise<ZooKeeperEnsemble> {
-    const settings = {
+    const settings: EnsembleSettings = {
       size: opts.size ?? 3,
       tickTimeMs: opts.tickTimeMs ?? 200,
+      syncLimit: opts.syncLimit ?? 5,
       maxSessionTimeoutMs: opts.maxSessionTimeoutMs ?? 40_000,
+      partitionable: opts.partitionable ?? false,
     };
     if (settings.size !== 1 && settings.size !== 3) throw new Error(`ensemble size must be 1 or 3, got ${String(settings.size)}`);
     if (!(settings.tickTimeMs > 0)) throw new Error(`tickTimeMs must be a positive number of ms, got ${settings.tickTimeMs}`);
+    if (!Number.isInteger(settings.syncLimit) || settings.syncLimit < 1) throw new Error(`syncLimit must be a whole number of ticks >= 1, got ${settings.syncLimit}`);
     if (!(settings.maxSessionTimeoutMs >= 2 * settings.tickTimeMs)) {
       throw new Error(`maxSessionTimeoutMs must be at least 2 * tickTimeMs (${2 * settings.tickTimeMs}), got ${settings.maxSessionTimeoutMs}`);
     }
+    if (settings.partitionable && settings.size !== 3) throw new Error(`a partitionable ensemble needs 3 servers (links to cut), got size ${settings.size}`);
     const attempts = 3;
     for (let attempt = 1; ; attempt++) {
-      const ensemble = await ZooKeeperEnsemble.#create(settings, opts.logDir);
+      let ensemble: ZooKeeperEnsemble;
+      try {
+        ensemble = await ZooKeeperEnsemble.#create(settings, opts.logDir);
+      } catch (err) {
+        // Another process took a port between our reservation and a proxy's listen.
+        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < attempts) continue;
+        throw err;
+      }
       try {
         await Promise.all(ensemble.servers.map((s) => s.start()));
         await Promise.all(ensemble.servers.map((s) => s.waitServing()));
@@ -339,23 +447,106 @@ export class ZooKeeperEnsemble {
     }
   }
 
-  static async #create(settings: Required<Omit<EnsembleOptions, 'logDir'>>, logDir: string | undefined): Promise<ZooKeeperEnsemble> {
-    const dir = mkdtempSync(join(tmpdir(), 'zkleader-zk-'));
+  static async #create(settings: EnsembleSettings, logDir: string | undefined): Promise<ZooKeeperEnsemble> {
     // A standalone server binds only its client port.
     const portsPerServer = settings.size === 1 ? 1 : 3;
-    const ports = await reserveLoopbackPorts(settings.size * portsPerServer);
+    const serverPorts = settings.size * portsPerServer;
+    // A client proxy per server, and a quorum and an election proxy per ordered pair.
+    const proxyPorts = settings.partitionable ? settings.size + 2 * settings.size * (settings.size - 1) : 0;
+    const ports = await reserveLoopbackPorts(serverPorts + proxyPorts);
     const layouts: ServerLayout[] = [];
     for (let i = 0; i < settings.size; i++) {
       const [clientPort = 0, peerPort = 0, electionPort = 0] = ports.slice(i * portsPerServer, (i + 1) * portsPerServer);
       layouts.push({ id: i + 1, clientPort, peerPort, electionPort });
     }
+    let links: EnsembleLinks | undefined;
+    if (settings.partitionable) {
+      try {
+        links = await startLinks(layouts, ports.slice(serverPorts));
+      } catch (err) {
+        releaseLoopbackPorts(ports);
+        throw err;
+      }
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'zkleader-zk-'));
     if (logDir !== undefined) mkdirSync(logDir, { recursive: true });
+    const serverLine = links === undefined ? directServerLine : proxiedServerLine(links.peers);
     const servers = layouts.map((layout) => {
-      const configFile = writeServerConfig(dir, layout, layouts, settings);
+      const configFile = writeServerConfig(dir, layout, layouts, settings, serverLine);
       const logFile = join(logDir ?? dir, `${logDir === undefined ? '' : `${basename(dir)}-`}server-${layout.id}.log`);
       return new ZooKeeperServerProcess(layout.id, layout.clientPort, configFile, logFile);
     });
-    return new ZooKeeperEnsemble(dir, servers, ports);
+    return new ZooKeeperEnsemble(dir, servers, ports, links);
+  }
+
+  /** Whether started with `partitionable: true` (proxies on every link). */
+  get partitionable(): boolean {
+    return this.#links !== undefined;
+  }
+
+  /** Like connectString, but through each server's client proxy (see cutClients). Partitionable ensembles only. */
+  get clientConnectString(): string {
+    return this.#requireLinks('use clientConnectString')
+      .clients.map((proxy) => `127.0.0.1:${proxy.port}`)
+      .join(',');
+  }
+
+  /** The proxy in front of `server`'s client port. Partitionable ensembles only. */
+  clientProxy(server: ZooKeeperServer): LinkProxy {
+    const links = this.#requireLinks('get a client proxy');
+    return links.clients[this.#indexOf(server)] as LinkProxy;
+  }
+
+  /** The proxies through which `from` reaches `to` (connections `from` opens). Partitionable ensembles only. */
+  peerLink(from: ZooKeeperServer, to: ZooKeeperServer): PeerLink {
+    const links = this.#requireLinks('get a peer link');
+    this.#indexOf(from);
+    this.#indexOf(to);
+    const link = links.peers.get(linkKey(from.id, to.id));
+    if (link === undefined) throw new Error(`there is no link from server ${from.id} to itself`);
+    return link;
+  }
+
+  /** Cuts `server` off from every other server, both directions, quorum and election links; its clients still reach it. */
+  isolate(server: ZooKeeperServer, mode: LinkMode): void {
+    this.#requireLinks('isolate a server');
+    for (const other of this.servers) if (other !== server) this.cutLink(server, other, mode);
+  }
+
+  /** Sets the links between two servers, both directions, quorum and election, to `mode`. */
+  cutLink(a: ZooKeeperServer, b: ZooKeeperServer, mode: LinkMode): void {
+    this.#requireLinks('cut a link');
+    if (a === b) throw new Error(`cannot cut a link from server ${a.id} to itself`);
+    for (const link of [this.peerLink(a, b), this.peerLink(b, a)]) {
+      link.quorum.setMode(mode);
+      link.election.setMode(mode);
+    }
+  }
+
+  /** Sets the proxy in front of `server`'s client port to `mode`: its clients (through clientConnectString) are cut; its peers are not. */
+  cutClients(server: ZooKeeperServer, mode: LinkMode): void {
+    this.clientProxy(server).setMode(mode);
+  }
+
+  /** Every link back to pass: what freeze held is delivered. A no-op without proxies. */
+  heal(): void {
+    for (const proxy of this.#allProxies()) proxy.setMode('pass');
+  }
+
+  #allProxies(): LinkProxy[] {
+    if (this.#links === undefined) return [];
+    return [...this.#links.clients, ...[...this.#links.peers.values()].flatMap((link) => [link.quorum, link.election])];
+  }
+
+  #requireLinks(action: string): EnsembleLinks {
+    if (this.#links === undefined) throw new Error(`cannot ${action}: this ensemble was started without { partitionable: true }, so it has no proxies`);
+    return this.#links;
+  }
+
+  #indexOf(server: ZooKeeperServer): number {
+    const index = this.servers.indexOf(server);
+    if (index < 0) throw new Error(`server ${server.id} (127.0.0.1:${server.clientPort}) is not a server of this ensemble (${this.connectString})`);
+    return index;
   }
 
   /** Until a majority of the servers serve. */
@@ -392,10 +583,11 @@ export class ZooKeeperEnsemble {
     );
   }
 
-  /** Kills every server, frees the ports and removes the temp dir. Idempotent. */
+  /** Kills every server, closes the proxies, frees the ports and removes the temp dir. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await Promise.all(this.servers.map((s) => s.kill()));
+      await Promise.all(this.#allProxies().map((proxy) => proxy.close()));
       releaseLoopbackPorts(this.#ports);
       rmSync(this.dir, { recursive: true, force: true });
     })();
