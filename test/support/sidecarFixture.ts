@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll } from '@jest/globals';
 import { ElectionObserver } from './electionObserver.js';
 import { expectSafeHistory, LeaderHistoryRecorder, type LeaderHistory } from './leaderHistory.js';
 import { SidecarProcess } from './sidecarProcess.js';
-import { ZooKeeperEnsemble } from './zookeeperEnsemble.js';
+import { ZooKeeperEnsemble, type EnsembleOptions } from './zookeeperEnsemble.js';
 
 /** The history of one election being recorded: every member's leader.json and the candidate nodes. */
 export interface ElectionRecording {
@@ -32,13 +32,13 @@ export interface SidecarFixture {
  * ensemble for the whole file, sidecars and history recording stopped after each test.
  * (Its own module: sidecarProcess.ts also serves the benchmarks, outside jest.)
  */
-export function useSidecarFixture(size: 1 | 3 = 3): SidecarFixture {
+export function useSidecarFixture(size: 1 | 3 = 3, ensembleOptions: Omit<EnsembleOptions, 'size'> = {}): SidecarFixture {
   let ensemble: ZooKeeperEnsemble | undefined;
   let sidecars: SidecarProcess[] = [];
   let recordings: ElectionRecording[] = [];
 
   beforeAll(async () => {
-    ensemble = await ZooKeeperEnsemble.start({ size });
+    ensemble = await ZooKeeperEnsemble.start({ ...ensembleOptions, size });
   }, 60_000);
 
   afterAll(async () => {
@@ -64,7 +64,8 @@ export function useSidecarFixture(size: 1 | 3 = 3): SidecarFixture {
       const group: SidecarProcess[] = [];
       for (let i = 0; i < count; i++) {
         const s = await SidecarProcess.start({
-          zookeeper: current().connectString,
+          // Through the client proxies where there are any, so that cutClients() reaches them.
+          zookeeper: current().partitionable ? current().clientConnectString : current().connectString,
           election,
           podName: `${election}-${i}`,
           ...(sessionTimeout !== undefined && { sessionTimeout }),
