@@ -143,9 +143,13 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisResult
       // Quiet time between faults, sometimes long enough for the election to settle.
       await sleep(between(200, sessionTimeoutMs));
     }
-  } finally {
-    await healEverything();
+  } catch (err) {
+    // The harness failed, not the system: stop everything before reporting it.
+    await healEverything().catch(() => undefined);
+    await Promise.all([recorder.stop(), observer.stop(), ...all.map((m) => m.close())]);
+    throw err;
   }
+  await healEverything();
   const healedAt = Date.now();
   let recoveryMs = Number.NaN;
   let history: LeaderHistory = { files: [], labels: [] };
@@ -172,7 +176,9 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisResult
     });
   }
 
-  const serverOf = (member: SidecarProcess) => serverOfMember(ensemble, member);
+  function serverOf(member: SidecarProcess): Promise<ZooKeeperServer | undefined> {
+    return serverOfMember(ensemble, member);
+  }
 
   async function applyFault(kind: FaultKind, holdMs: number): Promise<string> {
     const servers = ensemble.servers.filter((s) => s.running && !s.paused);
