@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { leaderEpochs } from '../support/leaderHistory.js';
+import { serverOfMember } from '../support/nemesis.js';
 import { useSidecarFixture } from '../support/sidecarFixture.js';
 import { waitForAgreement, type SidecarProcess } from '../support/sidecarProcess.js';
 import type { ZooKeeperServer } from '../support/zookeeperEnsemble.js';
@@ -9,19 +10,11 @@ import type { ZooKeeperServer } from '../support/zookeeperEnsemble.js';
 const fixture = useSidecarFixture(3);
 const { startSidecars } = fixture;
 
-/** The session id the sidecar last logged on connecting, as ZooKeeper prints it (hex). */
-function lastSessionId(sidecar: SidecarProcess): string {
-  const ids = [...sidecar.logs.matchAll(/"sessionId":"(\d+)"/g)].map((m) => m[1] as string);
-  const last = ids.at(-1);
-  if (!last) throw new Error(`${sidecar.podName} logged no session id: ${sidecar.logs}`);
-  return BigInt(last).toString(16);
-}
-
-async function serverOfSession(hexId: string): Promise<ZooKeeperServer> {
-  for (const server of fixture.ensemble().servers) {
-    if ((await server.fourLetterWord('cons')).includes(`sid=0x${hexId}`)) return server;
-  }
-  throw new Error(`no server lists session 0x${hexId}`);
+/** The server that holds the sidecar's current session. */
+async function serverOf(sidecar: SidecarProcess): Promise<ZooKeeperServer> {
+  const server = await serverOfMember(fixture.ensemble(), sidecar);
+  if (!server) throw new Error(`no server lists the session of ${sidecar.podName}: ${sidecar.logs}`);
+  return server;
 }
 
 describe('sidecar under faults', () => {
@@ -59,7 +52,7 @@ describe('sidecar under faults', () => {
     const recording = await fixture.recordHistory(group);
     const before = await waitForAgreement(group, 15_000);
     // Kill the server the leader is connected to: the harder case (its connection is cut).
-    const victim = await serverOfSession(lastSessionId(before.leader));
+    const victim = await serverOf(before.leader);
     await victim.kill();
     // Longer than the session timeout: any session that did not survive would have shown.
     await sleep(5000);
@@ -79,7 +72,7 @@ describe('sidecar under faults', () => {
     const group = await startSidecars('frozenzk', 3, '8s');
     const recording = await fixture.recordHistory(group);
     const before = await waitForAgreement(group, 15_000);
-    const victim = await serverOfSession(lastSessionId(before.leader));
+    const victim = await serverOf(before.leader);
     await victim.pause();
     try {
       // The unknown state lasts only until the reconnection (milliseconds on loopback), too

@@ -151,17 +151,19 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisResult
   }
   await healEverything();
   const healedAt = Date.now();
-  let recoveryMs = Number.NaN;
-  let history: LeaderHistory = { files: [], labels: [] };
+  let recovery: number | Error;
   try {
     await waitForAgreement(running(), 60_000);
-    recoveryMs = Date.now() - healedAt;
+    recovery = Date.now() - healedAt;
     // A little more history after agreement: a late second leader would still show.
     await sleep(500);
-  } finally {
-    [history] = await Promise.all([recorder.stop(), observer.stop()]);
-    await Promise.all(all.map((m) => m.close()));
+  } catch (err) {
+    recovery = err as Error;
   }
+  const [history] = await Promise.all([recorder.stop(), observer.stop()]);
+  await Promise.all(all.map((m) => m.close()));
+  if (recovery instanceof Error) throw recovery;
+  const recoveryMs = recovery;
   const violations = checkHistory(history, { czxidsByPod: observer.czxidsByPod() });
   return { seed: options.seed, history, faults, violations, epochs: leaderEpochs(history), membersStarted: started, recoveryMs };
 
