@@ -77,6 +77,10 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
   private readonly identities = new Map<string, MemberIdentity>();
   private snapshot: ElectionSnapshot | null = null;
   private renewedAt: number | null = null;
+  /** When the current session's handle was made: its creation, a write through the quorum's leader, came later. */
+  private sessionStartedAt = 0;
+  /** Send times of the current session's renewals, oldest first (the last few). */
+  private renewals: number[] = [];
   private lostTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private reopenTimer: NodeJS.Timeout | undefined;
@@ -171,6 +175,8 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
       if (!this.isStale(gen)) this.requestCheck();
     };
     this.uuid = randomUUID();
+    this.sessionStartedAt = this.now();
+    this.renewals = [];
     this.ownNode = null;
     this.createUncertain = false;
     this.knownChildren = '';
@@ -371,10 +377,12 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
       this.emit('problem', null);
     }
     if (!this.leaseValid()) {
-      // The answers took longer than the lease: they cannot vouch for the present. Again.
-      this.log.warn({ sentAt: new Date(sentAt).toISOString() }, 'leadership check answered after its lease ran out; checking again');
+      // The answers came too late, or after a pause: no renewal the quorum has surely heard of
+      // is recent enough. Once this one is old enough to anchor the lease, check again.
+      this.log.warn({ sentAt: new Date(sentAt).toISOString() }, 'no lease from this check (no renewal old enough to anchor it); checking again shortly');
       this.suspend();
-      this.checkAgain = true;
+      clearTimeout(this.checkRetryTimer);
+      this.checkRetryTimer = setTimeout(() => this.requestCheck(), Math.ceil(this.anchorAgeMs()) + 10);
       return;
     }
     this.setState(outcome.state === 'leader' ? 'leader' : 'follower');
@@ -458,10 +466,42 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
 
   private renew(sentAt: number): void {
     this.renewedAt = Math.max(this.renewedAt ?? 0, sentAt);
+    const renewals = [...this.renewals, sentAt].sort((a, b) => a - b);
+    // Only the newest renewal that can anchor the lease (see leaseEnd) and those after it matter.
+    const cutoff = this.renewedAt - this.anchorAgeMs();
+    let newestAnchor = -1;
+    renewals.forEach((sent, i) => {
+      if (sent <= cutoff) newestAnchor = i;
+    });
+    this.renewals = renewals.slice(Math.max(0, newestAnchor));
+  }
+
+  /** How much older than the latest renewal one must be to anchor the lease: T/6 ≥ tickTime/2. */
+  private anchorAgeMs(): number {
+    return Math.min(this.options.sessionTimeoutMs, this.sessionTimeoutMs()) / 6;
+  }
+
+  /**
+   * When the lease ends. A completed sync proves the session alive, but its own touch reaches
+   * the quorum's leader only with the follower's next ping answer (every tickTime/2), and a
+   * server cut off right after the sync never sends it. The touch of an earlier renewal, one
+   * sent at least T/6 before the latest (tickTime/2 ≤ T/6 under the lease condition), was
+   * reported before the latest sync went through; the session's creation, a write through
+   * the leader, counts likewise. The quorum expires the session no earlier than T after that
+   * anchor: the lease ends at anchor + 2/3 T, a third of T before.
+   */
+  private leaseEnd(): number | null {
+    // No renewal in this session yet: no lease (the last session's ended with it).
+    if (this.renewedAt === null || this.renewals.length === 0) return null;
+    const cutoff = this.renewedAt - this.anchorAgeMs();
+    let anchor = this.sessionStartedAt;
+    for (const sent of this.renewals) if (sent <= cutoff) anchor = Math.max(anchor, sent);
+    return anchor + this.leaseMs();
   }
 
   private leaseValid(): boolean {
-    return this.renewedAt !== null && this.renewedAt + this.leaseMs() > this.now();
+    const end = this.leaseEnd();
+    return end !== null && end > this.now();
   }
 
   /** At validUntil, a decided outcome that was not renewed is withdrawn (see onLeaseLapsed). */
@@ -513,6 +553,7 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
   private publish(outcome: Outcome, final = false): void {
     if (this.electionState === 'closed' && !final) return;
     const previous = this.snapshot;
+    const leaseEnd = this.leaseEnd();
     const draft: ElectionSnapshot = {
       state: outcome.state,
       leader: outcome.leader,
@@ -521,7 +562,7 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
       isLeader: outcome.state === 'leader',
       since: new Date(this.now()),
       renewedAt: this.renewedAt === null ? null : new Date(this.renewedAt),
-      validUntil: this.renewedAt === null ? null : new Date(this.renewedAt + this.leaseMs()),
+      validUntil: leaseEnd === null ? null : new Date(leaseEnd),
     };
     const changed = previous === null || !sameOutcome(previous, draft);
     const keepSince = previous !== null && previous.state === draft.state && previous.leader?.pod === draft.leader?.pod && previous.epoch === draft.epoch;
