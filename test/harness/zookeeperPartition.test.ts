@@ -142,8 +142,17 @@ describe('a partitionable 3-node ensemble', () => {
     return zk;
   }
 
+  /** The leader, once both followers are in sync with it (a test that cuts one off still has a quorum). */
   async function currentLeader(): Promise<ZooKeeperServer> {
-    return eventually(() => ensemble.leader(), 30_000, 'a leader');
+    return eventually(
+      async () => {
+        const leader = await ensemble.leader();
+        const mntr = await leader?.fourLetterWord('mntr').catch(() => '');
+        return mntr !== undefined && /^zk_synced_followers\s+2$/m.test(mntr) ? leader : undefined;
+      },
+      30_000,
+      'a leader with both followers in sync',
+    );
   }
 
   beforeAll(async () => {

@@ -131,4 +131,33 @@ describe('PodLabeler', () => {
     expect(api.getPod('test', 'stale-leader')?.metadata?.labels?.[roleLabel]).toBe('follower');
     expect(api.getPod('test', 'other-election')?.metadata?.labels?.[roleLabel]).toBe('leader');
   });
+
+  it('on stop, when the retries did not get through, makes one last patch after the one in flight', async () => {
+    const name = `p-${n++}`;
+    pod(name, { [roleLabel]: 'leader' });
+    const errors: string[] = [];
+    const l = labeler(name, errors);
+    // The API fails the first patch; the retry backs off (100 ms), and the stop comes first.
+    api.addFault({ verb: 'patch', resource: 'pods', status: 503, times: 1 });
+    l.desire('follower', null);
+    expect(await l.settled(50)).toBe(false);
+    expect(errors).toEqual(['503']);
+    l.stop();
+    expect(await l.finalPatch(1000)).toBe(true);
+    expect(api.getPod('test', name)?.metadata?.labels?.[roleLabel]).toBe('follower');
+    // Nothing was left to do for a labeler that had settled.
+    expect(await l.finalPatch(1000)).toBe(true);
+  });
+
+  it('demotes a stale leader label before it labels its own pod leader: never two at once', async () => {
+    const name = `p-${n++}`;
+    pod(name);
+    pod(`stale-${name}`, { [roleLabel]: 'leader' });
+    const l = labeler(name, []);
+    l.desire('leader', '13');
+    expect(await l.settled(10_000)).toBe(true);
+    const patches = api.requests.filter((r) => r.method === 'PATCH' && r.path.includes(`/pods/`) && r.path.includes(name));
+    const order = patches.map((r) => (r.path.endsWith(`/pods/${name}`) ? 'self' : 'stale'));
+    expect(order).toEqual(['stale', 'self']);
+  });
 });
