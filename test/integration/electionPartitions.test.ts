@@ -21,7 +21,7 @@ async function serverOf(member: SidecarProcess): Promise<ZooKeeperServer> {
   return server;
 }
 
-/** A server that is not `server` and not the ZooKeeper leader. */
+/** The server that is the ZooKeeper ensemble's leader now. */
 async function zookeeperLeader(): Promise<ZooKeeperServer> {
   const leader = await fixture.ensemble().leader();
   if (!leader) throw new Error('no ZooKeeper leader now');
