@@ -86,7 +86,7 @@ describe('election under partitions', () => {
     await recording.expectSafe();
   }, 90_000);
 
-  it("(c) the leader cut off from its server only (its client link frozen, then dropped): it steps down, moves, and leads again with the same epoch", async () => {
+  it("(c) the leader cut off from its server only (its client link frozen): it steps down, moves, and leads again with the same epoch", async () => {
     const group = await fixture.startSidecars('cut-client', 3, `${sessionTimeoutMs}ms`);
     const before = await waitForAgreement(group, 20_000);
     const recording = await fixture.recordHistory(group);
@@ -104,17 +104,8 @@ describe('election under partitions', () => {
     expect(middle.leader).toBe(before.leader);
     expect(middle.epoch).toBe(before.epoch);
 
-    // Reset every client link but the one it was frozen on (`cons` of that server may still
-    // list its stale connection, so asking which server holds the session could name it).
-    for (const other of fixture.ensemble().servers) if (other !== server) fixture.ensemble().cutClients(other, 'drop');
-    try {
-      await recording.recorder.guard(before.leader.waitFor((d) => d.state === 'unknown', 5000, 'stepping down on the reset'));
-      await recording.recorder.guard(before.leader.waitFor((d) => d.isLeader, 10_000, 'leading again after the reset'));
-    } finally {
-      fixture.ensemble().heal();
-    }
-    const after = await waitForAgreement(group, 20_000);
-    expect(after.epoch).toBe(before.epoch);
+    // A reset instead of silence is covered by electionSafety ("disconnect: ... unknown at
+    // once") and by the nemesis' cut-clients drop.
     await recording.expectSafe();
   }, 90_000);
 });
