@@ -5,6 +5,8 @@ import { SIDECAR_DIR, TOKEN_MOUNT_PATH, TOKEN_VOLUME_NAME, VOLUME_NAME } from '.
 
 export const SIDECAR_NAME = 'zkleader';
 export const SIDECAR_PORT = 4040;
+/** Not `http`, which most apps name their own port: a Service's `targetPort: http` must not reach the sidecar. */
+export const SIDECAR_PORT_NAME = 'zkleader';
 /** The image's user; matches the `restricted` Pod Security Standard (non-root). */
 export const SIDECAR_UID = 65532;
 
@@ -34,7 +36,8 @@ export function buildSidecar(settings: InjectionSettings): V1Container {
     { name: 'ZKLEADER_ELECTION', value: settings.election },
     { name: 'ZKLEADER_SESSION_TIMEOUT', value: formatDuration(settings.sessionTimeoutMs) },
     { name: 'ZKLEADER_DIR', value: SIDECAR_DIR },
-    { name: 'ZKLEADER_LISTEN', value: `0.0.0.0:${SIDECAR_PORT}` },
+    // `[::]` listens on both address families (IPv6-only and dual-stack clusters probe the IPv6 address).
+    { name: 'ZKLEADER_LISTEN', value: `[::]:${SIDECAR_PORT}` },
     // A 1 MiB young generation keeps the idle sidecar about 25 MB smaller (bench/RESULTS.md);
     // it allocates little, so the extra scavenges cost nothing measurable.
     { name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS },
@@ -57,7 +60,7 @@ export function buildSidecar(settings: InjectionSettings): V1Container {
     imagePullPolicy: settings.imagePullPolicy,
     args: ['sidecar'],
     env,
-    ports: [{ name: 'http', containerPort: SIDECAR_PORT, protocol: 'TCP' }],
+    ports: [{ name: SIDECAR_PORT_NAME, containerPort: SIDECAR_PORT, protocol: 'TCP' }],
     ...modeFields,
     resources: { requests: { ...settings.resources.requests }, limits: { ...settings.resources.limits } },
     volumeMounts,

@@ -10,7 +10,7 @@ export const TOKEN_MOUNT_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
 /** Just over an hour, as the kubelet's own projected token: it refreshes at 80 % of it. */
 const TOKEN_EXPIRATION_SECONDS = 3607;
 
-/** The shared volume, and the projected token when the pod has no token of its own. */
+/** The shared volume, and the sidecar's own projected token when it labels pods (the app's token, if any, stays the app's). */
 export function buildVolumes(settings: InjectionSettings): V1Volume[] {
   // The files are tiny; Memory keeps them off the node's disk and 1Mi caps a runaway writer.
   const volumes: V1Volume[] = [{ name: VOLUME_NAME, emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } }];

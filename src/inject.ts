@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { V1Container, V1ObjectMeta, V1Pod, V1PodSpec } from '@kubernetes/client-node';
-import { ANNOTATION_MOUNT_PATH, ANNOTATION_STATUS, LABEL_ELECTION, LABEL_ROLE } from './annotations.js';
-import { SIDECAR_NAME, SIDECAR_PORT, buildSidecar } from './buildSidecar.js';
+import { ANNOTATION_LABEL, ANNOTATION_MOUNT_PATH, ANNOTATION_STATUS, LABEL_ELECTION, LABEL_ROLE } from './annotations.js';
+import { SIDECAR_NAME, SIDECAR_PORT, SIDECAR_PORT_NAME, SIDECAR_UID, buildSidecar } from './buildSidecar.js';
 import { TOKEN_VOLUME_NAME, VOLUME_NAME, buildAppMount, buildVolumes } from './buildVolumes.js';
 import type { InjectorConfig } from './config.js';
 import { injectionRequest, resolveMountSettings, resolveSettings, unknownKeyWarnings, type InjectionSettings, type MountSettings } from './settings.js';
@@ -96,6 +96,27 @@ function withStatus(pod: V1Pod, status: InjectionStatus): V1ObjectMeta {
   return { ...pod.metadata, annotations: { ...pod.metadata?.annotations, [ANNOTATION_STATUS]: JSON.stringify(status) } };
 }
 
+/** What a pod may not be or have for the sidecar to work in it; refusals name the field. */
+function checkPodSupported(pod: V1Pod, settings: InjectionSettings, warnings: string[]): void {
+  const spec = pod.spec;
+  if (spec?.os?.name === 'windows') {
+    throw new Refusal('spec.os.name is "windows": the zkleader sidecar is a Linux container; inject it only into Linux pods');
+  }
+  if (spec?.hostNetwork === true) {
+    throw new Refusal(
+      `spec.hostNetwork: true is not supported: the sidecar would hold port ${SIDECAR_PORT} on the node (the API server sets hostPort ${SIDECAR_PORT}, ` +
+        'so two such pods could not share a node), and ClusterFirst DNS cannot resolve the ZooKeeper Service; run the pod without hostNetwork',
+    );
+  }
+  if (spec?.shareProcessNamespace === true && settings.projectedToken) {
+    const risk = `spec.shareProcessNamespace: true lets app containers that run as uid ${SIDECAR_UID} read the sidecar's service account token through /proc`;
+    if (spec.automountServiceAccountToken === false) {
+      throw new Refusal(`${risk}, and this pod gives its app containers no token of their own; drop shareProcessNamespace, or set ${ANNOTATION_LABEL}: "false"`);
+    }
+    warnings.push(`${risk}; run the app containers as another uid`);
+  }
+}
+
 function checkNameClashes(pod: V1Pod, settings: InjectionSettings): void {
   const volumes = pod.spec?.volumes ?? [];
   for (const name of settings.projectedToken ? [VOLUME_NAME, TOKEN_VOLUME_NAME] : [VOLUME_NAME]) {
@@ -104,10 +125,17 @@ function checkNameClashes(pod: V1Pod, settings: InjectionSettings): void {
     }
   }
   for (const container of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
-    if ((container.ports ?? []).some((p) => p.containerPort === SIDECAR_PORT)) {
-      throw new Refusal(
-        `container ${JSON.stringify(container.name)} declares port ${SIDECAR_PORT}, on which the zkleader sidecar listens; use another port`,
-      );
+    for (const port of container.ports ?? []) {
+      if (port.containerPort === SIDECAR_PORT) {
+        throw new Refusal(
+          `container ${JSON.stringify(container.name)} declares port ${SIDECAR_PORT}, on which the zkleader sidecar listens; use another port`,
+        );
+      }
+      if (port.name === SIDECAR_PORT_NAME) {
+        throw new Refusal(
+          `container ${JSON.stringify(container.name)} declares a port named ${JSON.stringify(SIDECAR_PORT_NAME)}, the name of the zkleader sidecar's port; rename it`,
+        );
+      }
     }
   }
 }
@@ -141,6 +169,7 @@ function freshStatus(sidecar: V1Container, volumes: { name: string }[], settings
 }
 
 function injectFresh(pod: V1Pod, settings: InjectionSettings, warnings: string[]): InjectResult {
+  checkPodSupported(pod, settings, warnings);
   checkNameClashes(pod, settings);
   const spec = pod.spec as V1PodSpec;
   const sidecar = buildSidecar(settings);
@@ -188,7 +217,7 @@ export function inject(pod: V1Pod, config: InjectorConfig): InjectResult {
       const mounts = resolveMountSettings(pod);
       return mounts.kind === 'refused' ? refused(mounts.message) : topUp(pod, mounts.settings, config.version, warnings);
     }
-    const settings = resolveSettings(pod, config);
+    const settings = resolveSettings(pod, config, warnings);
     return settings.kind === 'refused' ? refused(settings.message) : injectFresh(pod, settings.settings, warnings);
   } catch (err) {
     if (err instanceof Refusal) return refused(err.message);

@@ -40,7 +40,10 @@ export interface InjectionSettings extends MountSettings {
   readonly sidecarMode: SidecarMode;
   /** False when zkleader.io/label is "false": the sidecar gets no API access. */
   readonly label: boolean;
-  /** The pod turns off the token automount and the sidecar needs the API. */
+  /**
+   * The sidecar needs the API: it gets its own projected token whatever the pod or its
+   * ServiceAccount say about automounting (the webhook cannot see the ServiceAccount).
+   */
   readonly projectedToken: boolean;
   readonly image: string;
   readonly imagePullPolicy: ImagePullPolicy;
@@ -147,8 +150,27 @@ export function resolveMountSettings(pod: V1Pod): Resolved<MountSettings> {
   return refusing(() => mountSettings(pod));
 }
 
-/** Reads the pod's zkleader.io annotations over the config; the first invalid one refuses. */
-export function resolveSettings(pod: V1Pod, config: InjectorConfig): Resolved<InjectionSettings> {
+/**
+ * Classic mode keeps the sidecar in spec.containers, where it never exits: a pod whose
+ * restartPolicy is not Always (a Job's or CronJob's) would then never complete. A mode
+ * the pod asks for is refused; the config's default is replaced by native, with a warning.
+ */
+function sidecarMode(pod: V1Pod, config: InjectorConfig, warnings: string[]): SidecarMode {
+  const annotated = read(annotationsOf(pod), ANNOTATION_SIDECAR_MODE, parseSidecarMode);
+  const mode = annotated ?? config.sidecarMode;
+  const restartPolicy = pod.spec?.restartPolicy ?? 'Always';
+  if (mode === 'native' || restartPolicy === 'Always') return mode;
+  const why = `with restartPolicy ${restartPolicy} (a Job's or CronJob's pod) the classic sidecar never exits, so the pod would never complete`;
+  if (annotated !== undefined) throw new Refusal(`annotation ${ANNOTATION_SIDECAR_MODE}: "classic" cannot be used ${why}; set it to "native"`);
+  warnings.push(`the sidecar is injected in native mode although the webhook's sidecarMode is classic: ${why}`);
+  return 'native';
+}
+
+/**
+ * Reads the pod's zkleader.io annotations over the config; the first invalid one
+ * refuses. Warnings about choices made for the pod are appended to `warnings`.
+ */
+export function resolveSettings(pod: V1Pod, config: InjectorConfig, warnings: string[] = []): Resolved<InjectionSettings> {
   const annotations = annotationsOf(pod);
   return refusing(() => {
     const election = electionName(pod);
@@ -163,10 +185,10 @@ export function resolveSettings(pod: V1Pod, config: InjectorConfig): Resolved<In
       election,
       zookeeper,
       sessionTimeoutMs: read(annotations, ANNOTATION_SESSION_TIMEOUT, parseSessionTimeout) ?? DEFAULT_SESSION_TIMEOUT_MS,
-      sidecarMode: read(annotations, ANNOTATION_SIDECAR_MODE, parseSidecarMode) ?? config.sidecarMode,
+      sidecarMode: sidecarMode(pod, config, warnings),
       ...mountSettings(pod),
       label,
-      projectedToken: label && pod.spec?.automountServiceAccountToken === false,
+      projectedToken: label,
       image: config.image,
       imagePullPolicy: config.imagePullPolicy,
       resources: config.resources,

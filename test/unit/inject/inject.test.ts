@@ -121,6 +121,7 @@ describe('inject: the JSON patch', () => {
         'add /spec/containers/0/volumeMounts',
         'add /spec/initContainers/1',
         'add /spec/volumes/1',
+        'add /spec/volumes/2',
       ].sort(),
     );
     expect(applyPatch(input, patch)).toEqual(output);
@@ -133,7 +134,7 @@ describe('inject: an injected pod', () => {
     expect(status).toEqual({
       version: '1.2.3',
       templateHash: expect.stringMatching(/^[0-9a-f]{16}$/),
-      injected: { containers: ['zkleader'], volumes: ['zkleader'], mounts: ['web'] },
+      injected: { containers: ['zkleader'], volumes: ['zkleader', 'zkleader-token'], mounts: ['web'] },
     });
   });
 
@@ -175,11 +176,89 @@ describe('inject: an injected pod', () => {
     expect(result.metadata?.annotations?.['zkleader.io/status']).toContain('"version":"1.2.3"');
   });
 
-  it('refuses a projected-token volume name clash only when the token is needed', () => {
+  it('refuses a projected-token volume name clash only when the token is needed (labelling on)', () => {
     const volumes = [{ name: 'zkleader-token', emptyDir: {} }];
-    expect(inject(pod(optIn, { volumes }), config).kind).toBe('injected');
-    const result = inject(pod(optIn, { volumes, automountServiceAccountToken: false }), config);
+    expect(inject(pod({ ...optIn, 'zkleader.io/label': 'false' }, { volumes }), config).kind).toBe('injected');
+    const result = inject(pod(optIn, { volumes }), config);
     expect(result.kind === 'refused' && result.message).toContain('volume named "zkleader-token"');
+  });
+});
+
+describe('inject: pods as Kubernetes really runs them', () => {
+  const sidecarOf = (p: V1Pod) => [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].find((c) => c.name === 'zkleader');
+
+  it.each([
+    ['the pod leaves automount unset (its ServiceAccount may turn it off)', {}],
+    ['the pod turns automount on', { automountServiceAccountToken: true }],
+    ['the pod turns automount off', { automountServiceAccountToken: false }],
+  ])('gives the labelling sidecar its own projected token when %s', (_case, extra) => {
+    const result = injected(inject(pod(optIn, extra), config));
+    expect(sidecarOf(result)?.volumeMounts).toContainEqual({ name: 'zkleader-token', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true });
+    expect(result.spec?.volumes?.find((v) => v.name === 'zkleader-token')?.projected?.sources?.[0]?.serviceAccountToken).toEqual({ path: 'token', expirationSeconds: 3607 });
+    // The app's own token (or none) is the pod's business.
+    expect(result.spec?.containers[0]?.volumeMounts?.map((m) => m.name)).toEqual(['zkleader']);
+  });
+
+  it('refuses hostNetwork pods, naming the field and why', () => {
+    const result = inject(pod(optIn, { hostNetwork: true }), config);
+    expect(result.kind === 'refused' && result.message).toMatch(/^spec\.hostNetwork: true is not supported: the sidecar would hold port 4040 on the node.*ClusterFirst DNS/);
+  });
+
+  it('refuses Windows pods', () => {
+    const result = inject(pod(optIn, { os: { name: 'windows' } }), config);
+    expect(result.kind === 'refused' && result.message).toContain('spec.os.name is "windows"');
+    expect(inject(pod(optIn, { os: { name: 'linux' } }), config).kind).toBe('injected');
+  });
+
+  it('names the sidecar port zkleader, not http, and refuses an app port of that name', () => {
+    const result = injected(inject(pod(optIn), config));
+    expect(sidecarOf(result)?.ports).toEqual([{ name: 'zkleader', containerPort: 4040, protocol: 'TCP' }]);
+    const clash = pod(optIn, { containers: [{ name: 'web', image: 'web:1', ports: [{ name: 'zkleader', containerPort: 8080 }] }] });
+    const refused = inject(clash, config);
+    expect(refused.kind === 'refused' && refused.message).toBe('container "web" declares a port named "zkleader", the name of the zkleader sidecar\'s port; rename it');
+  });
+
+  it('listens on both address families', () => {
+    expect(sidecarOf(injected(inject(pod(optIn), config)))?.env).toContainEqual({ name: 'ZKLEADER_LISTEN', value: '[::]:4040' });
+  });
+
+  describe('in a pod that runs to completion (restartPolicy OnFailure or Never)', () => {
+    const classic = { ...config, sidecarMode: 'classic' as const };
+    it.each(['OnFailure', 'Never'])('%s: a classic default becomes native, with a warning', (restartPolicy) => {
+      const result = inject(pod(optIn, { restartPolicy }), classic);
+      const output = injected(result);
+      expect(output.spec?.initContainers?.map((c) => [c.name, c.restartPolicy])).toEqual([['zkleader', 'Always']]);
+      expect(output.spec?.containers.map((c) => c.name)).toEqual(['web']);
+      expect(result.warnings).toEqual([
+        `the sidecar is injected in native mode although the webhook's sidecarMode is classic: with restartPolicy ${restartPolicy} (a Job's or CronJob's pod) the classic sidecar never exits, so the pod would never complete`,
+      ]);
+    });
+
+    it('refuses classic mode asked for by annotation', () => {
+      const result = inject(pod({ ...optIn, 'zkleader.io/sidecar-mode': 'classic' }, { restartPolicy: 'Never' }), config);
+      expect(result.kind === 'refused' && result.message).toMatch(/^annotation zkleader\.io\/sidecar-mode: "classic" cannot be used with restartPolicy Never.*set it to "native"$/);
+    });
+
+    it('keeps classic mode where the pod restarts (restartPolicy Always or unset)', () => {
+      expect(injected(inject(pod(optIn, { restartPolicy: 'Always' }), classic)).spec?.containers.map((c) => c.name)).toEqual(['web', 'zkleader']);
+    });
+  });
+
+  describe('with shareProcessNamespace', () => {
+    it('warns that app containers of the sidecar\'s uid can read its token', () => {
+      const result = inject(pod(optIn, { shareProcessNamespace: true }), config);
+      expect(result.kind).toBe('injected');
+      expect(result.warnings).toEqual([expect.stringMatching(/^spec\.shareProcessNamespace: true lets app containers that run as uid 65532 read the sidecar's service account token through \/proc/)]);
+    });
+
+    it('refuses when the token is the sidecar\'s alone (the app has none of its own)', () => {
+      const result = inject(pod(optIn, { shareProcessNamespace: true, automountServiceAccountToken: false }), config);
+      expect(result.kind === 'refused' && result.message).toContain('this pod gives its app containers no token of their own');
+    });
+
+    it('says nothing when the sidecar has no token (labelling off)', () => {
+      expect(inject(pod({ ...optIn, 'zkleader.io/label': 'false' }, { shareProcessNamespace: true }), config)).toMatchObject({ kind: 'injected', warnings: [] });
+    });
   });
 });
 
