@@ -22,10 +22,14 @@ export interface InjectorConfig {
   readonly resources: SidecarResources;
 }
 
-export function defaultInjectorConfig(version: string): InjectorConfig {
+/**
+ * `sidecarImage` is the webhook's own image when its Deployment says it
+ * (--sidecar-image); a config's `image` still wins over it.
+ */
+export function defaultInjectorConfig(version: string, sidecarImage?: string): InjectorConfig {
   return {
     version,
-    image: `ghcr.io/zkleader/zkleader:v${version}`,
+    image: sidecarImage ?? `ghcr.io/zkleader/zkleader:v${version}`,
     imagePullPolicy: 'IfNotPresent',
     zookeeper: undefined,
     sidecarMode: 'native',
@@ -66,8 +70,8 @@ function parseQuantities(value: unknown, field: string, base: Record<string, str
  * the field at fault and the expected form; unknown fields are errors (a typo
  * must not be silently ignored).
  */
-export function parseInjectorConfig(document: unknown, version: string): InjectorConfig {
-  const defaults = defaultInjectorConfig(version);
+export function parseInjectorConfig(document: unknown, version: string, sidecarImage?: string): InjectorConfig {
+  const defaults = defaultInjectorConfig(version, sidecarImage);
   if (document === null || document === undefined) return defaults;
   if (!isRecord(document)) throw new Error(`expected a map with the fields ${configFields.join(', ')}`);
   for (const key of Object.keys(document)) {
@@ -102,8 +106,8 @@ export function parseInjectorConfig(document: unknown, version: string): Injecto
 }
 
 /** Reads `--config FILE` (YAML or JSON); no file means the defaults. Errors name the file and the field. */
-export function loadInjectorConfig(path: string | undefined, version: string): InjectorConfig {
-  if (path === undefined) return defaultInjectorConfig(version);
+export function loadInjectorConfig(path: string | undefined, version: string, sidecarImage?: string): InjectorConfig {
+  if (path === undefined) return defaultInjectorConfig(version, sidecarImage);
   let document: unknown;
   try {
     document = parseYaml(readFileSync(path, 'utf8'));
@@ -111,7 +115,7 @@ export function loadInjectorConfig(path: string | undefined, version: string): I
     throw new Error(`config ${path}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
   try {
-    return parseInjectorConfig(document, version);
+    return parseInjectorConfig(document, version, sidecarImage);
   } catch (err) {
     throw new Error(`config ${path}: ${(err as Error).message}`, { cause: err });
   }

@@ -35,6 +35,48 @@ describe('renderKustomization (test-side subset of kustomize)', () => {
     ]);
   });
 
+  it('generates ConfigMaps with a content hash in the name that pod volumes follow, then runs replacements after images', () => {
+    write('gen/kustomization.yaml', [
+      'kind: Kustomization',
+      'resources: [d.yaml]',
+      'configMapGenerator:',
+      '  - {name: settings, namespace: ns, files: [conf.yaml=settings.yaml]}',
+      'images:',
+      '  - {name: app, newTag: "2"}',
+      'replacements:',
+      '  - source: {kind: Deployment, name: d, fieldPath: "spec.template.spec.containers.[name=c].image"}',
+      '    targets:',
+      '      - select: {kind: Deployment, name: d}',
+      '        fieldPaths: ["spec.template.spec.containers.[name=c].env.[name=IMAGE].value"]',
+      '',
+    ].join('\n'));
+    write('gen/settings.yaml', 'a: 1\n');
+    write('gen/d.yaml', [
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'metadata: {name: d, namespace: ns}',
+      'spec:',
+      '  template:',
+      '    spec:',
+      '      containers: [{name: c, image: "app:1", env: [{name: IMAGE, value: x}]}]',
+      '      volumes: [{name: v, configMap: {name: settings}}]',
+      '',
+    ].join('\n'));
+    const render = () => {
+      const objects = renderKustomization(join(dir, 'gen'));
+      const spec = (objects[0]?.spec as { template: { spec: { containers: { image: string; env: { value: string }[] }[]; volumes: { configMap: { name: string } }[] } } }).template.spec;
+      return { objects, spec };
+    };
+    const first = render();
+    const configMap = first.objects.find((o) => o.kind === 'ConfigMap');
+    expect(configMap?.metadata.name).toMatch(/^settings-[a-z0-9]{10}$/);
+    expect(configMap?.data).toEqual({ 'conf.yaml': 'a: 1\n' });
+    expect(first.spec.volumes[0]?.configMap.name).toBe(configMap?.metadata.name);
+    expect(first.spec.containers[0]?.env[0]?.value).toBe('app:2');
+    write('gen/settings.yaml', 'a: 2\n');
+    expect(render().spec.volumes[0]?.configMap.name).not.toBe(configMap?.metadata.name);
+  });
+
   it('refuses fields it does not implement, and duplicate objects', () => {
     write('labels/kustomization.yaml', 'kind: Kustomization\nresources: []\ncommonLabels: {a: b}\n');
     expect(() => renderKustomization(join(dir, 'labels'))).toThrow('field commonLabels is not supported');

@@ -1,10 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1Container, V1Deployment, V1MutatingWebhookConfiguration, V1Pod, V1PodSpec, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
+import { MutatingWebhookConfiguration, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { CronJob, Job } from 'kubernetes-models/batch/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
@@ -44,17 +45,33 @@ const schemas: Record<string, new (data: never) => { validate(): void }> = {
   'batch/v1/CronJob': CronJob,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': MutatingWebhookConfiguration,
+  'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy': ValidatingAdmissionPolicy,
+  'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding': ValidatingAdmissionPolicyBinding,
   'rbac.authorization.k8s.io/v1/Role': Role,
   'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
   'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
 };
-const clusterScoped = new Set(['Namespace', 'MutatingWebhookConfiguration', 'ClusterRole', 'ClusterRoleBinding']);
+const clusterScoped = new Set(['Namespace', 'MutatingWebhookConfiguration', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'ClusterRole', 'ClusterRoleBinding']);
 
 function find<T>(objects: KubernetesObject[], kind: string, name: string): T {
   const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
   if (!found) throw new Error(`no ${kind} ${name} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
   return found as unknown as T;
+}
+
+/** The ConfigMap the webhook Deployment mounts as its --config (generated, with a hash suffix). */
+function webhookConfigMap(objects: KubernetesObject[] = rendered.webhook): { metadata: { name: string }; data: Record<string, string> } {
+  const deployment = find<V1Deployment>(objects, 'Deployment', 'zkleader-webhook');
+  const name = deployment.spec?.template.spec?.volumes?.find((v) => v.name === 'config')?.configMap?.name ?? '';
+  return find(objects, 'ConfigMap', name);
+}
+
+/** The injector config the deployed webhook runs with: its --config file and the sidecar image from its environment. */
+function deployedInjectorConfig(objects: KubernetesObject[] = rendered.webhook) {
+  const container = find<V1Deployment>(objects, 'Deployment', 'zkleader-webhook').spec?.template.spec?.containers[0];
+  const sidecarImage = container?.env?.find((e) => e.name === 'ZKLEADER_SIDECAR_IMAGE')?.value;
+  return parseInjectorConfig(parseYaml(webhookConfigMap(objects).data['config.yaml'] ?? ''), version, sidecarImage);
 }
 
 function podTemplateLabels(obj: KubernetesObject): Record<string, string> | undefined {
@@ -163,16 +180,18 @@ describe('the ZooKeeper ensemble', () => {
     const servers = (env.ZOO_SERVERS ?? '').split(/\s+/).filter(Boolean);
     expect(servers.length).toBe(sts.spec?.replicas);
     servers.forEach((server, ordinal) => {
-      expect(server).toBe(`server.${ordinal + 1}=zookeeper-${ordinal}.${headless.metadata?.name}.zookeeper.svc.cluster.local:2888:3888;2181`);
+      expect(server).toBe(`server.${ordinal + 1}=zookeeper-${ordinal}.${headless.metadata?.name}:2888:3888;2181`);
     });
     // myid is the ordinal + 1, as in the server list.
     expect(container?.command?.join(' ')).toContain('ZOO_MY_ID=$(( ${HOSTNAME##*-} + 1 ))');
   });
 
-  it('runs the official 3.9 image with ruok allowed and probed, autopurge on, data and log on their own claims', () => {
+  it('runs the official 3.9 image with srvr and ruok allowed and probed, autopurge on, data and log on their own claims', () => {
     expect(container?.image).toBe('zookeeper:3.9');
-    expect((env.ZOO_4LW_COMMANDS_WHITELIST ?? '').split(',')).toContain('ruok');
-    for (const probe of [container?.readinessProbe, container?.livenessProbe]) expect(probe?.exec?.command?.join(' ')).toContain('printf ruok');
+    expect((env.ZOO_4LW_COMMANDS_WHITELIST ?? '').split(',')).toEqual(expect.arrayContaining(['ruok', 'srvr']));
+    // Ready means serving in the quorum (srvr's Mode); alive means answering at all (ruok).
+    expect(container?.readinessProbe?.exec?.command?.join(' ')).toContain('printf srvr');
+    expect(container?.livenessProbe?.exec?.command?.join(' ')).toContain('printf ruok');
     expect(Number(env.ZOO_AUTOPURGE_PURGEINTERVAL)).toBeGreaterThan(0);
     expect(Number(env.ZOO_AUTOPURGE_SNAPRETAINCOUNT)).toBeGreaterThanOrEqual(3);
     expect(sts.spec?.volumeClaimTemplates?.map((c) => c.metadata?.name)).toEqual(['data', 'datalog']);
@@ -196,9 +215,9 @@ describe('the ZooKeeper ensemble', () => {
   });
 
   it('is the one the webhook configuration points sidecars at', () => {
-    const config = parseYaml(find<{ data: Record<string, string> }>(rendered.webhook, 'ConfigMap', 'zkleader-webhook-config').data['config.yaml'] ?? '') as { zookeeper: string };
     const client = find<V1Service>(rendered.zookeeper, 'Service', 'zookeeper');
-    expect(config.zookeeper).toBe(`${client.metadata?.name}.${client.metadata?.namespace}.svc.cluster.local:${client.spec?.ports?.[0]?.port}`);
+    // <service>.<namespace>.svc resolves through the pod's DNS search path under any cluster domain.
+    expect(deployedInjectorConfig().zookeeper).toBe(`${client.metadata?.name}.${client.metadata?.namespace}.svc:${client.spec?.ports?.[0]?.port}`);
   });
 });
 
@@ -233,7 +252,7 @@ describe('the webhook', () => {
     expect(port?.port).toBe(443);
     const target = container?.ports?.find((p) => p.name === port?.targetPort);
     expect(target?.containerPort).toBe(8443);
-    expect(container?.args).toContain('--listen=0.0.0.0:8443');
+    expect(container?.args).toContain('--listen=[::]:8443');
     expect(deployment.spec?.replicas).toBe(2);
     expect(container?.readinessProbe?.httpGet?.path).toBe('/readyz');
     expect(container?.livenessProbe?.httpGet?.path).toBe('/healthz');
@@ -247,9 +266,7 @@ describe('the webhook', () => {
     expect(await main(['webhook', '--help'], ctx)).toBe(0);
     expect(container?.args?.[0]).toBe('webhook');
     for (const arg of container?.args?.slice(1) ?? []) expect(help).toContain(` ${arg.split('=')[0]} `);
-    const configYaml = find<{ data: Record<string, string> }>(rendered.webhook, 'ConfigMap', 'zkleader-webhook-config').data['config.yaml'];
-    const config = parseInjectorConfig(parseYaml(configYaml ?? ''), version);
-    expect(config.image).toBe(image);
+    expect(deployedInjectorConfig().image).toBe(image);
     expect(container?.image).toBe(image);
   });
 
@@ -303,8 +320,7 @@ describe('the certificates Job and CronJob', () => {
 
 describe('the example, injected as the webhook would', () => {
   const deployment = find<V1Deployment>(rendered.example, 'Deployment', 'orders');
-  const configYaml = find<{ data: Record<string, string> }>(rendered.webhook, 'ConfigMap', 'zkleader-webhook-config').data['config.yaml'];
-  const config = parseInjectorConfig(parseYaml(configYaml ?? ''), version);
+  const config = deployedInjectorConfig();
   const pod: V1Pod = {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -340,7 +356,7 @@ describe('the example, injected as the webhook would', () => {
     for (const name of Object.keys(env)) expect([name, knownVariables.has(name)]).toEqual([name, true]);
     const { flags } = parseFlags(sidecarFlags, sidecar?.args?.slice(1) ?? [], env);
     expect(flags).toMatchObject({
-      zookeeper: 'zookeeper.zookeeper.svc.cluster.local:2181',
+      zookeeper: 'zookeeper.zookeeper.svc:2181',
       election: 'orders',
       namespace: 'zkleader-example',
       'pod-name': 'orders-7c9f-abcde',
@@ -367,5 +383,50 @@ describe('the example, injected as the webhook would', () => {
     expect(role.rules).toContainEqual({ apiGroups: [''], resources: ['events'], verbs: ['create'] });
     const binding = find<{ subjects: { name: string }[] }>(rendered.example, 'RoleBinding', 'orders-zkleader');
     expect(binding.subjects.map((s) => s.name)).toEqual([deployment.spec?.template.spec?.serviceAccountName]);
+  });
+});
+
+/** deploy/ copied to a temporary directory with `edit` applied to its files, then rendered. */
+function renderEditedCopy(edit: (dir: string) => void): KubernetesObject[] {
+  const dir = mkdtempSync(join(tmpdir(), 'zkleader-deploy-'));
+  try {
+    cpSync(join(root, 'deploy'), dir, { recursive: true });
+    edit(dir);
+    return renderKustomization(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('what a real cluster needs of the install', () => {
+  it('names no cluster domain: every name resolves under any domain through the DNS search path', () => {
+    for (const { set, obj } of all) expect([set, obj.kind, obj.metadata.name, JSON.stringify(obj).includes('cluster.local')]).toEqual([set, obj.kind, obj.metadata.name, false]);
+  });
+
+  it('starts the webhook pods before the certificates Secret exists (unready, not stuck in ContainerCreating)', () => {
+    const spec = find<V1Deployment>(rendered.webhook, 'Deployment', 'zkleader-webhook').spec?.template.spec;
+    expect(spec?.volumes?.find((v) => v.name === 'tls')?.secret).toMatchObject({ secretName: 'zkleader-webhook-tls', optional: true });
+  });
+
+  it('rolls the webhook out when its config changes: the ConfigMap is generated with a hash of its content in the name', () => {
+    const name = webhookConfigMap().metadata.name;
+    expect(name).toMatch(/^zkleader-webhook-config-[a-z0-9]{10}$/);
+    expect(webhookConfigMap().data['config.yaml']).toBe(readFileSync(join(root, 'deploy', 'webhook-config.yaml'), 'utf8'));
+    const edited = renderEditedCopy((dir) => appendFileSync(join(dir, 'webhook-config.yaml'), 'imagePullPolicy: Always\n'));
+    const editedName = webhookConfigMap(edited).metadata.name;
+    expect(editedName).toMatch(/^zkleader-webhook-config-[a-z0-9]{10}$/);
+    expect(editedName).not.toBe(name);
+  });
+
+  it('injects the image the webhook runs, whatever the kustomization sets it to', () => {
+    const edited = renderEditedCopy((dir) => {
+      const path = join(dir, 'kustomization.yaml');
+      writeFileSync(path, readFileSync(path, 'utf8').replace('newTag: v0.1.0', 'newName: registry.example/mirror/zkleader\n    newTag: v9.9.9'));
+    });
+    const webhookImage = find<V1Deployment>(edited, 'Deployment', 'zkleader-webhook').spec?.template.spec?.containers[0]?.image;
+    expect(webhookImage).toBe('registry.example/mirror/zkleader:v9.9.9');
+    expect(deployedInjectorConfig(edited).image).toBe(webhookImage);
+    const job = find<{ spec: { template: { spec: V1PodSpec } } }>(edited, 'Job', 'zkleader-certs');
+    expect(job.spec.template.spec.containers[0]?.image).toBe(webhookImage);
   });
 });

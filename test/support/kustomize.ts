@@ -1,11 +1,14 @@
+import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 
 /**
  * Renders a kustomization the way `kubectl kustomize` does, for the subset deploy/
- * uses: `resources` (files and directories holding a kustomization.yaml) and `images`
- * (newName / newTag / digest). No kustomize binary can be installed here (Debian's
+ * uses: `resources` (files and directories holding a kustomization.yaml), `images`
+ * (newName / newTag / digest), `configMapGenerator` (files, a hash-suffixed name that
+ * pod volumes follow) and `replacements` (`[name=x]` path selectors), applied in
+ * kustomize's order: generators, images, then replacements. No kustomize binary can be installed here (Debian's
  * kubectl 1.20 bundles kustomize 2.0.3, older than the manifests' format), so any
  * other field is refused rather than silently ignored.
  */
@@ -23,12 +26,26 @@ interface ImageOverride {
   digest?: string;
 }
 
+interface ConfigMapGenerator {
+  name: string;
+  namespace?: string;
+  files: string[];
+  options?: { labels?: Record<string, string> };
+}
+
+interface Replacement {
+  source: { kind: string; name: string; fieldPath: string };
+  targets: { select: { kind: string; name: string }; fieldPaths: string[] }[];
+}
+
 interface Kustomization {
   resources: string[];
   images: ImageOverride[];
+  configMapGenerator: ConfigMapGenerator[];
+  replacements: Replacement[];
 }
 
-const supportedFields = new Set(['apiVersion', 'kind', 'resources', 'images']);
+const supportedFields = new Set(['apiVersion', 'kind', 'resources', 'images', 'configMapGenerator', 'replacements']);
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -45,7 +62,111 @@ function readKustomization(dir: string): Kustomization {
   const images = doc.images ?? [];
   if (!Array.isArray(resources) || !resources.every((r) => typeof r === 'string')) throw new Error(`${path}: resources must be a list of paths`);
   if (!Array.isArray(images) || !images.every((i) => isRecord(i) && typeof i.name === 'string')) throw new Error(`${path}: images must be a list of {name, newName?, newTag?, digest?}`);
-  return { resources, images: images as unknown as ImageOverride[] };
+  const generators = doc.configMapGenerator ?? [];
+  const generatorOk = (g: unknown) =>
+    isRecord(g) && typeof g.name === 'string' && Array.isArray(g.files) && g.files.every((f) => typeof f === 'string') && Object.keys(g).every((k) => ['name', 'namespace', 'files', 'options'].includes(k));
+  if (!Array.isArray(generators) || !generators.every(generatorOk)) throw new Error(`${path}: configMapGenerator must be a list of {name, namespace?, files, options?}`);
+  const replacements = doc.replacements ?? [];
+  const replacementOk = (r: unknown) =>
+    isRecord(r) && isRecord(r.source) && typeof r.source.fieldPath === 'string' && Array.isArray(r.targets) && r.targets.every((t) => isRecord(t) && isRecord(t.select) && Array.isArray(t.fieldPaths));
+  if (!Array.isArray(replacements) || !replacements.every(replacementOk)) throw new Error(`${path}: replacements must be a list of {source: {kind, name, fieldPath}, targets: [{select, fieldPaths}]}`);
+  return {
+    resources,
+    images: images as unknown as ImageOverride[],
+    configMapGenerator: generators as unknown as ConfigMapGenerator[],
+    replacements: replacements as unknown as Replacement[],
+  };
+}
+
+/**
+ * kustomize's name suffix (api/hasher): sha256 of the JSON of {data, kind, name}, its
+ * first ten hex digits with 0, 1, 3, a, e replaced by g, h, k, m, t.
+ */
+function configMapHash(name: string, data: Record<string, string>): string {
+  const sorted = Object.fromEntries(Object.entries(data).sort(([a], [b]) => (a < b ? -1 : 1)));
+  const hex = createHash('sha256').update(JSON.stringify({ data: sorted, kind: 'ConfigMap', name })).digest('hex');
+  const swaps: Record<string, string> = { '0': 'g', '1': 'h', '3': 'k', a: 'm', e: 't' };
+  return [...hex.slice(0, 10)].map((c) => swaps[c] ?? c).join('');
+}
+
+function generateConfigMap(dir: string, generator: ConfigMapGenerator): KubernetesObject {
+  const data: Record<string, string> = {};
+  for (const entry of generator.files) {
+    const [key, file] = entry.includes('=') ? (entry.split('=', 2) as [string, string]) : [basename(entry), entry];
+    data[key] = readFileSync(join(dir, file), 'utf8');
+  }
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: `${generator.name}-${configMapHash(generator.name, data)}`,
+      ...(generator.namespace !== undefined && { namespace: generator.namespace }),
+      ...(generator.options?.labels && { labels: { ...generator.options.labels } }),
+    },
+    data,
+  };
+}
+
+/** Pod volumes and env references to a generated ConfigMap follow its hashed name. */
+function renameConfigMapReferences(obj: KubernetesObject, renames: ReadonlyMap<string, string>): void {
+  const rename = (ref: unknown) => {
+    if (isRecord(ref) && typeof ref.name === 'string') ref.name = renames.get(ref.name) ?? ref.name;
+  };
+  for (const podSpec of podSpecsOf(obj)) {
+    for (const volume of Array.isArray(podSpec.volumes) ? podSpec.volumes : []) {
+      if (!isRecord(volume)) continue;
+      rename(volume.configMap);
+      for (const source of isRecord(volume.projected) && Array.isArray(volume.projected.sources) ? volume.projected.sources : []) {
+        if (isRecord(source)) rename(source.configMap);
+      }
+    }
+    for (const container of [podSpec.initContainers, podSpec.containers].flatMap((l) => (Array.isArray(l) ? l : []))) {
+      if (!isRecord(container)) continue;
+      for (const env of Array.isArray(container.env) ? container.env : []) if (isRecord(env) && isRecord(env.valueFrom)) rename(env.valueFrom.configMapKeyRef);
+      for (const from of Array.isArray(container.envFrom) ? container.envFrom : []) if (isRecord(from)) rename(from.configMapRef);
+    }
+  }
+}
+
+/** A kustomize field path: `a.b.[name=x].c`; a `[k=v]` step picks the list item whose k is v. */
+function fieldPathSteps(path: string): string[] {
+  return path.split(/\.(?![^[]*\])/);
+}
+
+function resolveField(obj: unknown, path: string): { parent: Record<string, unknown>; key: string } {
+  const steps = fieldPathSteps(path);
+  let node: unknown = obj;
+  for (const [i, step] of steps.entries()) {
+    const selector = /^\[([^=]+)=(.*)\]$/.exec(step);
+    if (selector) {
+      const found = Array.isArray(node) ? node.find((item) => isRecord(item) && item[selector[1] ?? ''] === selector[2]) : undefined;
+      if (found === undefined) throw new Error(`fieldPath ${path}: no list item ${step}`);
+      node = found;
+      continue;
+    }
+    if (!isRecord(node) || !(step in node)) throw new Error(`fieldPath ${path}: no field ${step}`);
+    if (i === steps.length - 1) return { parent: node, key: step };
+    node = node[step];
+  }
+  throw new Error(`fieldPath ${path}: empty`);
+}
+
+function applyReplacements(objects: KubernetesObject[], replacements: readonly Replacement[], root: string): void {
+  const pick = (kind: string, name: string) => {
+    const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
+    if (!found) throw new Error(`${root}: replacements name ${kind} ${name}, which is not among the resources`);
+    return found;
+  };
+  for (const { source, targets } of replacements) {
+    const { parent, key } = resolveField(pick(source.kind, source.name), source.fieldPath);
+    for (const target of targets) {
+      const obj = pick(target.select.kind, target.select.name);
+      for (const fieldPath of target.fieldPaths) {
+        const field = resolveField(obj, fieldPath);
+        field.parent[field.key] = structuredClone(parent[key]);
+      }
+    }
+  }
 }
 
 function readResourceFile(path: string): KubernetesObject[] {
@@ -108,12 +229,17 @@ export function renderKustomization(dir: string): KubernetesObject[] {
     const path = join(root, entry);
     return statSync(path).isDirectory() ? renderKustomization(path) : readResourceFile(path);
   });
+  const generated = kustomization.configMapGenerator.map((g) => generateConfigMap(root, g));
+  const renames = new Map(kustomization.configMapGenerator.map((g, i) => [g.name, generated[i]?.metadata.name ?? g.name]));
+  objects.push(...generated);
   const seen = new Set<string>();
   for (const obj of objects) {
     const id = `${obj.apiVersion}/${obj.kind}/${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
     if (seen.has(id)) throw new Error(`${root}: ${id} appears twice (kustomize refuses duplicate resources)`);
     seen.add(id);
+    renameConfigMapReferences(obj, renames);
     applyImages(obj, kustomization.images);
   }
+  applyReplacements(objects, kustomization.replacements, root);
   return objects;
 }

@@ -181,12 +181,9 @@ export class LocalCluster {
   }
 }
 
-/** The webhook's --config from its ConfigMap in deploy/ (the settings every injected sidecar gets). */
+/** The webhook's --config in deploy/ (the kustomization makes it the ConfigMap the webhook reads). */
 function webhookConfigYaml(): string {
-  const doc = parseYaml(readFileSync(join(repoRoot, 'deploy', 'webhook-config.yaml'), 'utf8')) as { data?: Record<string, string> };
-  const config = doc.data?.['config.yaml'];
-  if (typeof config !== 'string') throw new Error('deploy/webhook-config.yaml has no data.config.yaml');
-  return config;
+  return readFileSync(join(repoRoot, 'deploy', 'webhook-config.yaml'), 'utf8');
 }
 
 /**
