@@ -19,8 +19,11 @@ COPY package.json package-lock.json ./
 RUN npm_config_nodedir=/usr/local npm install --omit=dev --no-audit --no-fund \
  && test -f node_modules/zookeeper/build/Release/zookeeper.node
 
-# The TypeScript build; dev dependencies stay in this stage.
-FROM ${NODE_IMAGE} AS build
+# The TypeScript build; dev dependencies stay in this stage. Its output is the same on
+# every platform, so a multi-platform build (docker buildx --platform
+# linux/amd64,linux/arm64) runs it once, natively; the dependencies stage above runs per
+# target platform, because the addon is native code.
+FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm install --ignore-scripts --no-audit --no-fund

@@ -19,7 +19,14 @@ describe('the Dockerfile', () => {
   it('builds and runs on the same Node 24 Debian image', () => {
     expect(instructions).toContain('ARG NODE_IMAGE=node:24-bookworm-slim');
     expect(stages.length).toBe(3);
-    for (const from of stages) expect(from).toMatch(/^FROM \$\{NODE_IMAGE\}( AS \w+)?$/);
+    for (const from of stages) expect(from).toMatch(/^FROM (--platform=\$BUILDPLATFORM )?\$\{NODE_IMAGE\}( AS \w+)?$/);
+  });
+
+  it('builds for amd64 and arm64: the native addon per target platform, the TypeScript once on the build machine', () => {
+    expect(stages).toEqual(['FROM ${NODE_IMAGE} AS dependencies', 'FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS build', 'FROM ${NODE_IMAGE}']);
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const build = readme.split('\n').find((line) => line.startsWith('docker buildx build'));
+    expect(build).toMatch(/--platform linux\/amd64,linux\/arm64 /);
   });
 
   it('installs production dependencies from the lockfile, building the native addon against the image Node', () => {
