@@ -49,12 +49,15 @@ export function parseHostPort(raw: string, minPort = 1): HostPort {
   return { host, port };
 }
 
-/** A listen address, `ADDR:PORT` or `[::]:PORT`; port 0 lets the system choose (tests). */
+/**
+ * A listen address, `[::]:PORT` (both address families, see cli/listen.ts) or `ADDR:PORT`
+ * such as `0.0.0.0:PORT` (IPv4 only); port 0 lets the system choose (tests).
+ */
 export function parseListenAddress(raw: string): HostPort {
   try {
     return parseHostPort(raw, 0);
   } catch {
-    throw new Error(`expected ADDR:PORT such as 0.0.0.0:8443 or [::]:8443, got ${JSON.stringify(raw)}`);
+    throw new Error(`expected ADDR:PORT such as [::]:8443 (IPv4 and IPv6) or 0.0.0.0:8443 (IPv4 only), got ${JSON.stringify(raw)}`);
   }
 }
 

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { listenOn, type ListenLogger } from '../cli/listen.js';
 import type { LeaderDocument } from './leaderFile.js';
 
 export interface Readiness {
@@ -11,8 +12,11 @@ export interface Readiness {
 }
 
 export interface SidecarHttpOptions {
+  /** `::` (the default `[::]`): every address of both families, 0.0.0.0 where IPv6 is unavailable. */
   readonly host: string;
   readonly port: number;
+  /** Told at info when `[::]` falls back to 0.0.0.0. */
+  readonly logger?: ListenLogger;
   /** The document last written to disk. */
   readonly document: () => LeaderDocument | null;
   readonly readiness: () => Readiness;
@@ -35,14 +39,8 @@ export class SidecarHttpServer {
       void handle(options, req, res).catch((err: unknown) => send(res, 500, 'text/plain', `internal error: ${(err as Error).message}\n`));
     });
     server.keepAliveTimeout = 5000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port, options.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    return new SidecarHttpServer(server, server.address() as AddressInfo);
+    const address = await listenOn(server, { host: options.host, port: options.port }, options.logger);
+    return new SidecarHttpServer(server, address);
   }
 
   close(): Promise<void> {

@@ -129,6 +129,7 @@ async function runSidecar(flags: SidecarFlags, ctx: CommandContext): Promise<num
     http = await SidecarHttpServer.start({
       host,
       port,
+      logger: log,
       registry: metrics.registry,
       document: () => files.written,
       readiness: () => ({

@@ -26,9 +26,9 @@ export const sidecarFlags = {
   'no-label': booleanFlag({ description: 'do not label the pod (no Kubernetes API access at all)' }),
   kubeconfig: optionalString({ description: 'kubeconfig file (default: the in-cluster configuration)', valueName: 'F' }),
   listen: defaultedString({
-    description: 'HTTP address for /, /leader, /healthz, /readyz, /metrics',
+    description: 'HTTP address for /, /leader, /healthz, /readyz, /metrics; [::] is every address of both families (0.0.0.0 where IPv6 is unavailable)',
     valueName: 'ADDR:PORT',
-    default: '0.0.0.0:4040',
+    default: '[::]:4040',
     parse: parseListenAddress,
   }),
 };

@@ -1,12 +1,14 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { admit } from './admission.js';
 import { MalformedReviewError, readAdmissionReview, reviewResponse } from './admissionReview.js';
 import { CertificateReloader } from './certificateReloader.js';
 import type { InjectorConfig } from './config.js';
+import { formatListenAddress, listenOn } from '../cli/listen.js';
 import type { HostPort as ListenAddress } from '../cli/valueSyntax.js';
 import { WebhookMetrics } from './webhookMetrics.js';
 
@@ -19,7 +21,11 @@ export interface WebhookAppOptions {
   metrics: WebhookMetrics;
   /** /readyz answers 200 only while this is true (a serving certificate is loaded). */
   ready: () => boolean;
+  /** True once the webhook is stopping: /readyz answers 503, everything else is still served. */
+  draining?: () => boolean;
 }
+
+const DRAINING = 'draining: the webhook is stopping; it still serves POST /mutate until the drain period ends';
 
 interface BodyParserError {
   status?: number;
@@ -39,10 +45,16 @@ function podName(object: unknown): string | undefined {
 }
 
 /** The HTTP layer only: decode the review, call admit(), encode the answer, count it. */
-export function createWebhookApp({ config, logger, metrics, ready }: WebhookAppOptions): express.Express {
+export function createWebhookApp({ config, logger, metrics, ready, draining = () => false }: WebhookAppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
+  // While draining, every answer closes its connection: a client's next request opens a new
+  // one, which the Service sends to a pod that is not stopping once the endpoint removal is through.
+  app.use((_req: Request, res: Response, next: NextFunction) => {
+    if (draining()) res.set('Connection', 'close');
+    next();
+  });
   const parseJson = express.json({ limit: BODY_LIMIT, type: () => true });
 
   const startTimer = (_req: Request, res: Response, next: NextFunction) => {
@@ -95,7 +107,8 @@ export function createWebhookApp({ config, logger, metrics, ready }: WebhookAppO
     res.json({ status: 'ok' });
   });
   app.get('/readyz', (_req: Request, res: Response) => {
-    if (ready()) res.json({ status: 'ready' });
+    if (draining()) res.status(503).json({ status: 'draining', reason: DRAINING });
+    else if (ready()) res.json({ status: 'ready' });
     else res.status(503).json({ status: 'not ready', reason: 'no serving certificate loaded' });
   });
   app.use((req: Request, res: Response) => {
@@ -135,19 +148,16 @@ export interface RunningWebhook {
   readonly metricsPort: number | undefined;
   readonly metrics: WebhookMetrics;
   readonly reloader: CertificateReloader;
+  /** True from the first drain() on. */
+  readonly draining: boolean;
+  /**
+   * The graceful stop: /readyz answers 503 at once (on both servers) while everything else is
+   * still served for drainMs, so the endpoint removal reaches the API servers and kube-proxy
+   * before the port closes; then close(). An abort of `cut` ends the wait at once.
+   */
+  drain(drainMs: number, cut?: AbortSignal): Promise<void>;
   /** Stops accepting, lets requests in flight finish (at most graceMs), then closes every connection. */
   close(graceMs?: number): Promise<void>;
-}
-
-async function listen(server: HttpServer | HttpsServer, address: ListenAddress): Promise<number> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(address.port, address.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return (server.address() as AddressInfo).port;
 }
 
 async function closeServer(server: HttpServer | HttpsServer, graceMs: number): Promise<void> {
@@ -166,7 +176,9 @@ async function closeServer(server: HttpServer | HttpsServer, graceMs: number): P
 export async function startWebhookServer(opts: WebhookServerOptions): Promise<RunningWebhook> {
   const { logger } = opts;
   const metrics = opts.metrics ?? new WebhookMetrics();
-  const app = createWebhookApp({ config: opts.config, logger, metrics, ready: () => reloader.loaded });
+  // The one stopping state of the webhook: both servers' /readyz read it.
+  let draining = false;
+  const app = createWebhookApp({ config: opts.config, logger, metrics, ready: () => reloader.loaded, draining: () => draining });
   const requestTimeout = opts.requestTimeoutMs ?? 30_000;
   // Node checks the request timeout on this interval (30 s by default).
   const server = createHttpsServer({ connectionsCheckingInterval: Math.min(1_000, requestTimeout) }, app);
@@ -186,22 +198,45 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<Ru
 
   let metricsServer: HttpServer | undefined;
   try {
-    const port = await listen(server, opts.listen);
-    let metricsPort: number | undefined;
+    const address = await listenOn(server, opts.listen, logger);
+    let metricsAddress: AddressInfo | undefined;
     if (opts.metricsListen) {
-      metricsServer = createMetricsServer(metrics, () => reloader.loaded);
-      metricsPort = await listen(metricsServer, opts.metricsListen);
+      metricsServer = createMetricsServer(metrics, () => reloader.loaded, () => draining);
+      metricsAddress = await listenOn(metricsServer, opts.metricsListen, logger);
     }
-    logger.info({ host: opts.listen.host, port, metricsPort, ready: reloader.loaded }, 'webhook listening');
+    logger.info(
+      {
+        listen: formatListenAddress(address),
+        port: address.port,
+        metricsListen: metricsAddress && formatListenAddress(metricsAddress),
+        metricsPort: metricsAddress?.port,
+        ready: reloader.loaded,
+      },
+      'webhook listening',
+    );
+    const close = async (graceMs = 5_000) => {
+      draining = true;
+      reloader.stop();
+      await Promise.all([closeServer(server, graceMs), metricsServer ? closeServer(metricsServer, graceMs) : undefined]);
+    };
     return {
-      port,
-      metricsPort,
+      port: address.port,
+      metricsPort: metricsAddress?.port,
       metrics,
       reloader,
-      close: async (graceMs = 5_000) => {
-        reloader.stop();
-        await Promise.all([closeServer(server, graceMs), metricsServer ? closeServer(metricsServer, graceMs) : undefined]);
+      get draining() {
+        return draining;
       },
+      drain: async (drainMs, cut) => {
+        draining = true;
+        if (drainMs > 0 && !cut?.aborted) {
+          await sleep(drainMs, undefined, { signal: cut }).catch((err: unknown) => {
+            if ((err as Error).name !== 'AbortError') throw err;
+          });
+        }
+        await close();
+      },
+      close,
     };
   } catch (err) {
     reloader.stop();
@@ -212,7 +247,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<Ru
 }
 
 /** Plain HTTP on its own port: Prometheus scrapes it without the webhook's certificate. */
-function createMetricsServer(metrics: WebhookMetrics, ready: () => boolean): HttpServer {
+function createMetricsServer(metrics: WebhookMetrics, ready: () => boolean, draining: () => boolean): HttpServer {
   return createHttpServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/metrics') {
@@ -220,9 +255,11 @@ function createMetricsServer(metrics: WebhookMetrics, ready: () => boolean): Htt
         (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
         (err: unknown) => res.writeHead(500).end(String(err)),
       );
-    } else if (req.method === 'GET' && (path === '/healthz' || path === '/readyz')) {
-      const ok = path === '/healthz' || ready();
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'no serving certificate loaded\n');
+    } else if (req.method === 'GET' && path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (req.method === 'GET' && path === '/readyz') {
+      const [ok, text] = draining() ? [false, `${DRAINING}\n`] : ready() ? [true, 'ok\n'] : [false, 'no serving certificate loaded\n'];
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(text);
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('expected GET /metrics, /healthz or /readyz\n');
     }

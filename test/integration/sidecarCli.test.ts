@@ -38,7 +38,7 @@ describe('zkleader sidecar command line', () => {
   it('--help lists every contract flag with its environment names', async () => {
     const { code, stdout } = await exitOf(['sidecar', '--help']);
     expect(code).toBe(0);
-    for (const text of ['--zookeeper', '--election', 'POD_NAMESPACE', 'POD_NAME', 'POD_UID', 'POD_IP', '--dir', '(default 10s)', '--root', '--no-label', '--kubeconfig', '(default 0.0.0.0:4040)']) {
+    for (const text of ['--zookeeper', '--election', 'POD_NAMESPACE', 'POD_NAME', 'POD_UID', 'POD_IP', '--dir', '(default 10s)', '--root', '--no-label', '--kubeconfig', '(default [::]:4040)']) {
       expect(stdout).toContain(text);
     }
   });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { once } from 'node:events';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent } from 'node:https';
+import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { PassThrough } from 'node:stream';
@@ -213,5 +213,62 @@ describe('a webhook started before its certificate exists', () => {
       await later.close();
       rmSync(emptyDir, { recursive: true, force: true });
     }
+  });
+});
+
+/** GET over HTTPS to host (an IPv4 or IPv6 address), checking the certificate for localhost. */
+function httpsGet(host: string, port: number, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, path, ca, servername: 'localhost', agent: false, signal: AbortSignal.timeout(5000) }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('a webhook on [::] (the default --listen and --metrics-listen host)', () => {
+  it('answers on 127.0.0.1 and on ::1, HTTPS and metrics alike', async () => {
+    const dual = await startOnLoopback({ listen: { host: '::', port: 0 }, metricsListen: { host: '::', port: 0 }, tlsCertFile: join(dir, 'tls.crt'), tlsKeyFile: join(dir, 'tls.key') });
+    try {
+      for (const host of ['127.0.0.1', '::1']) {
+        expect(await httpsGet(host, dual.port, '/readyz')).toBe(200);
+        expect((await fetch(`http://${host.includes(':') ? `[${host}]` : host}:${dual.metricsPort}/readyz`)).status).toBe(200);
+      }
+      const review = (await httpsRequest(dual.port, { path: '/mutate', body: admissionReviewFor(parseYaml(readFileSync(join(goldenDir, 'bare-pod.yaml'), 'utf8')), 'uid-dual'), ca })).json as ReviewAnswer;
+      expect(review.response).toMatchObject({ uid: 'uid-dual', allowed: true });
+    } finally {
+      await dual.close();
+    }
+  });
+});
+
+describe('drain()', () => {
+  it('answers /readyz 503 on both servers while still admitting pods (closing each connection after its answer); a cut ends it at once', async () => {
+    const draining = await startOnLoopback({ tlsCertFile: join(dir, 'tls.crt'), tlsKeyFile: join(dir, 'tls.key') });
+    const cut = new AbortController();
+    let drained = false;
+    const drain = draining.drain(60_000, cut.signal).then(() => (drained = true));
+    try {
+      expect(draining.draining).toBe(true);
+      const readyz = await httpsRequest(draining.port, { method: 'GET', path: '/readyz', ca });
+      expect(readyz.status).toBe(503);
+      expect(readyz.json).toMatchObject({ status: 'draining', reason: expect.stringContaining('still serves POST /mutate') });
+      const metricsReadyz = await fetch(`http://127.0.0.1:${draining.metricsPort}/readyz`);
+      expect(metricsReadyz.status).toBe(503);
+      expect(await metricsReadyz.text()).toMatch(/^draining: /);
+      expect((await fetch(`http://127.0.0.1:${draining.metricsPort}/healthz`)).status).toBe(200);
+      expect((await httpsRequest(draining.port, { method: 'GET', path: '/healthz', ca })).status).toBe(200);
+      const answer = await httpsRequest(draining.port, { path: '/mutate', body: admissionReviewFor(parseYaml(readFileSync(join(goldenDir, 'bare-pod.yaml'), 'utf8')), 'uid-drain'), ca });
+      expect(answer.status).toBe(200);
+      expect(answer.headers.connection).toBe('close');
+      expect((answer.json as ReviewAnswer).response).toMatchObject({ uid: 'uid-drain', allowed: true, patchType: 'JSONPatch' });
+      expect(drained).toBe(false);
+    } finally {
+      cut.abort();
+      await drain;
+    }
+    await expect(httpsRequest(draining.port, { method: 'GET', path: '/healthz', ca })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 });

@@ -28,7 +28,7 @@ describe('parseHostPort and parseListenAddress', () => {
   });
 
   it('refuses what cannot be listened on', () => {
-    expect(() => parseListenAddress('8443')).toThrow('expected ADDR:PORT such as 0.0.0.0:8443 or [::]:8443, got "8443"');
+    expect(() => parseListenAddress('8443')).toThrow('expected ADDR:PORT such as [::]:8443 (IPv4 and IPv6) or 0.0.0.0:8443 (IPv4 only), got "8443"');
     expect(() => parseListenAddress('a:70000')).toThrow('expected ADDR:PORT');
     expect(() => parseListenAddress('[not-ipv6]:80')).toThrow('expected ADDR:PORT');
     expect(() => parseHostPort('a:0')).toThrow('expected host:port with a port from 1 to 65535, got "a:0"');

@@ -19,7 +19,7 @@ describe('sidecar flags', () => {
       root: '/zkleader',
       'no-label': false,
       kubeconfig: undefined,
-      listen: { host: '0.0.0.0', port: 4040 },
+      listen: { host: '::', port: 4040 },
     });
   });
 
@@ -60,7 +60,7 @@ describe('sidecar flags', () => {
     [['--session-timeout', '41s'], '--session-timeout: expected a duration from 4s to 40s, got "41s"'],
     [['--pod-ip', '10.0.0'], '--pod-ip: expected an IP address, got "10.0.0"'],
     [['--root', 'zkleader'], '--root: expected an absolute ZooKeeper path such as /zkleader, got "zkleader"'],
-    [['--listen', '0.0.0.0'], '--listen: expected ADDR:PORT such as 0.0.0.0:8443 or [::]:8443, got "0.0.0.0"'],
+    [['--listen', '0.0.0.0'], '--listen: expected ADDR:PORT such as [::]:8443 (IPv4 and IPv6) or 0.0.0.0:8443 (IPv4 only), got "0.0.0.0"'],
     [['--pod-name', 'Bad_Name'], '--pod-name: expected a DNS-1123 subdomain (lower-case letters, digits, \'-\' and \'.\', at most 253 characters), got "Bad_Name"'],
   ])('refuses %j with a message naming the flag', (override, message) => {
     const argv = [...required, ...override];
