@@ -182,7 +182,7 @@ async function main(): Promise<void> {
     const baseline = await withServer(process.execPath, [join(import.meta.dirname, 'webhookBaseline.js'), String(basePort), certFile, keyFile], basePort, ca.certPem, (_answer, pid) =>
       measure('baseline', basePort, pid),
     );
-    const webhookArgs = ['webhook', '--listen', `127.0.0.1:${hookPort}`, '--metrics-listen', `127.0.0.1:${metricsPort}`, '--tls-cert', certFile, '--tls-key', keyFile, '--config', configFile];
+    const webhookArgs = ['webhook', '--drain', '0', '--listen', `127.0.0.1:${hookPort}`, '--metrics-listen', `127.0.0.1:${metricsPort}`, '--tls-cert', certFile, '--tls-key', keyFile, '--config', configFile];
     const webhook = await withServer(zkleaderBin, webhookArgs, hookPort, ca.certPem, async (answer, pid) => {
       if (!answer.includes('"patchType":"JSONPatch"')) throw new Error(`the webhook did not inject the benchmark pod: ${answer}`);
       return measure('webhook', hookPort, pid);

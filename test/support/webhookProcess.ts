@@ -17,11 +17,17 @@ export interface WebhookProcessOptions {
   namespace: string;
   /** The webhook's --config document (src/config.ts): image, zookeeper, sidecarMode, ... */
   config: Record<string, unknown>;
+  /** The --drain flag; "0" by default, so stop() is prompt where the drain is not under test. */
+  drain?: string;
+  /** Extra environment of the process (e.g. ZKLEADER_SIDECAR_IMAGE, as deploy/ sets it). */
+  env?: Record<string, string>;
 }
 
 export interface WebhookProcess {
   /** 127.0.0.1 port of POST /mutate. */
   readonly port: number;
+  /** 127.0.0.1 port of the plain-HTTP /metrics, /healthz, /readyz. */
+  readonly metricsPort: number;
   /** The CA that signed the serving certificate, base64 of its PEM: the webhook configuration's caBundle. */
   readonly caBundle: string;
   readonly caPem: string;
@@ -29,6 +35,10 @@ export interface WebhookProcess {
   readonly baseUrl: string;
   readonly running: boolean;
   logs(): string;
+  /** Sends a signal (while it runs). */
+  signal(signal: NodeJS.Signals): void;
+  /** Resolves with the exit code and signal once the process has exited. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGTERM, SIGKILL after 5 s; removes the certificates. Idempotent. */
   stop(): Promise<void>;
 }
@@ -47,19 +57,20 @@ export async function startWebhookProcess(opts: WebhookProcessOptions): Promise<
   writeFileSync(files.key, serving.keyPem, { mode: 0o600 });
   writeFileSync(files.config, stringify(opts.config));
   const [port = 0, metricsPort = 0] = await reserveLoopbackPorts(2);
-  const args = ['webhook', '--listen', `127.0.0.1:${port}`, '--metrics-listen', `127.0.0.1:${metricsPort}`, '--tls-cert', files.cert, '--tls-key', files.key, '--config', files.config];
-  const child = spawn(zkleaderBin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' } });
+  const args = ['webhook', '--listen', `127.0.0.1:${port}`, '--metrics-listen', `127.0.0.1:${metricsPort}`, '--tls-cert', files.cert, '--tls-key', files.key, '--config', files.config, '--drain', opts.drain ?? '0'];
+  const child = spawn(zkleaderBin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...opts.env } });
   trackChildProcess(child, 'zkleader webhook');
   let logs = '';
   child.stdout.on('data', (d: Buffer) => (logs += d.toString()));
   child.stderr.on('data', (d: Buffer) => (logs += d.toString()));
-  const exited = once(child, 'exit');
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
   let running = true;
   void exited.then(() => (running = false));
   let stopping: Promise<void> | undefined;
   const servername = `${opts.service}.${opts.namespace}.svc`;
   const handle: WebhookProcess = {
     port,
+    metricsPort,
     caPem: ca.certPem,
     caBundle: Buffer.from(ca.certPem).toString('base64'),
     baseUrl: `https://127.0.0.1:${port}`,
@@ -67,6 +78,10 @@ export async function startWebhookProcess(opts: WebhookProcessOptions): Promise<
       return running;
     },
     logs: () => logs,
+    signal(signal) {
+      if (running) child.kill(signal);
+    },
+    exited,
     stop() {
       stopping ??= (async () => {
         if (running) {
