@@ -2,15 +2,16 @@ import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
 import { flagCommand } from '../cli/command.js';
 import { UsageError, optionalString, requiredString } from '../cli/flags.js';
-import { loadConfigFlag } from './configFlag.js';
+import { loadConfigFlag, sidecarImageFlag } from './configFlag.js';
 import { injectDocuments } from './injectDocuments.js';
 
 const specs = {
   filename: requiredString({ description: 'the YAML manifests to inject, "-" for standard input', valueName: 'FILE|-', short: 'f' }),
   config: optionalString({ description: 'the webhook configuration (YAML or JSON): image, zookeeper, sidecarMode, resources', valueName: 'FILE' }),
+  'sidecar-image': sidecarImageFlag,
 };
 
-const usage = 'zkleader inject -f FILE|- [--config FILE]';
+const usage = 'zkleader inject -f FILE|- [--config FILE] [--sidecar-image IMAGE]';
 const summary =
   'Injects the zkleader sidecar into the Pods and pod templates (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob)\n' +
   'of a multi-document YAML stream, exactly as the webhook would, and prints the result. Other documents pass through.';
@@ -22,7 +23,7 @@ export const injectCommand = flagCommand({
   description: summary,
   flags: specs,
   async run(flags, ctx) {
-    const config = await loadConfigFlag(flags.config);
+    const config = await loadConfigFlag(flags.config, flags['sidecar-image']);
     let input: string;
     try {
       input = flags.filename === '-' ? await text(ctx.stdin) : await readFile(flags.filename, 'utf8');

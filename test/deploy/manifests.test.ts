@@ -266,6 +266,8 @@ describe('the webhook', () => {
     expect(await main(['webhook', '--help'], ctx)).toBe(0);
     expect(container?.args?.[0]).toBe('webhook');
     for (const arg of container?.args?.slice(1) ?? []) expect(help).toContain(` ${arg.split('=')[0]} `);
+    expect(container?.env?.map((e) => e.name)).toEqual(['ZKLEADER_SIDECAR_IMAGE']);
+    for (const e of container?.env ?? []) expect(help).toContain(`[env ${e.name}]`);
     expect(deployedInjectorConfig().image).toBe(image);
     expect(container?.image).toBe(image);
   });

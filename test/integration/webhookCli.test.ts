@@ -12,6 +12,8 @@ import { zkleaderBin } from '../support/repoRoot.js';
 import { admissionReviewFor, httpsRequest, temporaryDirectory } from '../support/webhookClient.js';
 import { startWebhookProcess, type WebhookProcess } from '../support/webhookProcess.js';
 
+const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 interface Run {
   code: number | null;
   stdout: string;
@@ -19,9 +21,9 @@ interface Run {
 }
 
 /** Runs the built CLI to completion, with `input` on its standard input. */
-function zkleader(args: string[], input = ''): Promise<Run> {
+function zkleader(args: string[], input = '', env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(zkleaderBin, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    const child = spawn(zkleaderBin, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } });
     trackChildProcess(child, `zkleader ${args[0]}`);
     let stdout = '';
     let stderr = '';
@@ -90,7 +92,43 @@ describe('zkleader webhook', () => {
     expect(missing).toEqual({ code: 2, stdout: '', stderr: 'zkleader webhook: --tls-cert is required\n' });
     const help = await zkleader(['webhook', '--help']);
     expect(help.code).toBe(0);
-    expect(help.stdout).toContain('--metrics-listen ADDR:PORT');
+    expect(help.stdout).toContain('Usage: zkleader webhook --tls-cert FILE --tls-key FILE [--listen [::]:8443] [--config FILE] [--sidecar-image IMAGE] [--metrics-listen [::]:9090] [--drain 10s]');
+    for (const [flag, rest] of [
+      ['--listen ADDR:PORT', '(default [::]:8443) [env ZKLEADER_LISTEN]'],
+      ['--metrics-listen ADDR:PORT', '(default [::]:9090) [env ZKLEADER_METRICS_LISTEN]'],
+      ['--drain DURATION', '(default 10s) [env ZKLEADER_DRAIN]'],
+    ] as const) {
+      expect(help.stdout).toMatch(new RegExp(`^  ${escape(flag)} .*${escape(rest)}$`, 'm'));
+    }
+  });
+
+  it.each([
+    [['--drain', '5'], {}, '--drain: expected a duration such as "10s" or "10000ms", got "5"'],
+    [['--drain', '301s'], {}, '--drain: expected a duration from 0s to 300s, got "301s"'],
+    [[], { ZKLEADER_DRAIN: 'soon' }, '--drain (from ZKLEADER_DRAIN): expected a duration such as "10s" or "10000ms", got "soon"'],
+  ])('%j with env %j exits 2 naming --drain', async (args, env, message) => {
+    const run = await zkleader(['webhook', '--tls-cert', 'c', '--tls-key', 'k', ...args], '', env);
+    expect(run).toEqual({ code: 2, stdout: '', stderr: `zkleader webhook: ${message}\n` });
+  });
+
+  it('injects the image ZKLEADER_SIDECAR_IMAGE names when the config sets none (deploy/ copies the webhook\'s own there), warning when its tag is not this version', async () => {
+    webhookProcess = await startWebhookProcess({
+      service: 'zkleader-webhook',
+      namespace: 'zkleader-system',
+      config: { zookeeper: 'zk:2181' },
+      env: { ZKLEADER_SIDECAR_IMAGE: 'registry.example/mirror/zkleader:v9.9.9' },
+    });
+    const pod = parseYaml(readFileSync(join(goldenDir, 'bare-pod.yaml'), 'utf8')) as unknown;
+    const answer = await httpsRequest(webhookProcess.port, {
+      path: '/mutate',
+      body: admissionReviewFor(pod, 'image-uid'),
+      ca: webhookProcess.caPem,
+      servername: 'zkleader-webhook.zkleader-system.svc',
+    });
+    const patch = JSON.parse(Buffer.from((answer.json as { response: { patch: string } }).response.patch, 'base64').toString()) as { path: string; value: { image?: string }[] }[];
+    expect(patch.find((op) => op.path === '/spec/initContainers')?.value[0]?.image).toBe('registry.example/mirror/zkleader:v9.9.9');
+    await webhookProcess.stop();
+    expect(webhookProcess.logs()).toMatch(/"level":40.*the injected sidecar image registry\.example\/mirror\/zkleader:v9\.9\.9 is not tagged v\d/);
   });
 
   it('serves POST /mutate over TLS and stops cleanly on SIGTERM', async () => {
