@@ -131,10 +131,21 @@ describe('an annotated workload of three pods', () => {
 });
 
 describe('admission of other pods', () => {
-  it('leaves a pod without the annotation alone', async () => {
+  it('leaves a pod without the annotation alone: matchConditions keep it from even reaching the webhook', async () => {
+    const admissions = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${cluster.webhook.metricsPort}/metrics`)).text();
+      return [...text.matchAll(/^zkleader_webhook_admissions_total\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    };
+    const before = await admissions();
     const stored = await cluster.createPod(namespace, plainPod('no-opt-in', {}));
     expect(findSidecar(stored)).toBeUndefined();
-    expect(stored.spec?.volumes ?? []).toEqual([]);
+    // Only the ServiceAccount admission plugin's token volume, nothing of zkleader's.
+    expect((stored.spec?.volumes ?? []).map((v) => v.name)).toEqual([expect.stringMatching(/^kube-api-access-[a-z0-9]{5}$/)]);
+    expect(stored.metadata?.annotations?.['zkleader.io/status']).toBeUndefined();
+    expect(await admissions()).toBe(before);
+    // An annotated pod does reach it (the counter is live).
+    await cluster.createPod(namespace, plainPod('opted-in', {}, { 'zkleader.io/inject': 'true' }));
+    expect(await admissions()).toBeGreaterThan(before);
   });
 
   it('refuses a pod with a bad annotation with the webhook\'s message', async () => {

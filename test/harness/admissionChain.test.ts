@@ -2,10 +2,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { AdmissionregistrationV1Api, ApiException, CoreV1Api, type V1MutatingWebhook, type V1Pod } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, ApiException, CoreV1Api, type V1MutatingWebhook, type V1Pod, type V1PodSpec, type V1Volume } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { createCertificateAuthority, createServingCertificate, type CertificatePair } from '../../certs/certificateAuthority.js';
-import { ApiEmulator } from '../support/apiEmulator/index.js';
+import { ApiEmulator, SERVICE_ACCOUNT_MOUNT_PATH, SERVICE_ACCOUNT_VOLUME_PREFIX } from '../support/apiEmulator/index.js';
 import { deployedWebhookConfiguration, deployedWebhookService } from '../support/deployedWebhookConfiguration.js';
 import { startWebhookProcess, type WebhookProcess } from '../support/webhookProcess.js';
 
@@ -296,26 +296,230 @@ describe('failures and failurePolicy', () => {
 });
 
 describe('reinvocationPolicy', () => {
+  // Without a token volume, so that only the webhooks change the pod (the ServiceAccount plugin's part is tested below).
+  const noToken = (name: string): V1Pod => ({ ...newPod(name), spec: { ...newPod(name).spec!, automountServiceAccountToken: false } });
+  const labeller = (): TestWebhook['answer'] => (r) =>
+    r.object.metadata?.labels?.seen ? { allowed: true } : { allowed: true, patch: [{ op: 'add', path: '/metadata/labels', value: { seen: String(r.object.spec?.containers.length) } }] };
+  const adder = (): TestWebhook['answer'] => (r) =>
+    r.object.spec?.containers.some((c) => c.name === 'extra') ? { allowed: true } : { allowed: true, patch: [{ op: 'add', path: '/spec/containers/-', value: { name: 'extra', image: 'busybox:1.36' } }] };
+
   it('IfNeeded: an earlier webhook is called once more when a later one changed the object; Never: not', async () => {
-    const labeller = await testWebhook('label', (r) => (r.object.metadata?.labels?.seen ? { allowed: true } : { allowed: true, patch: [{ op: 'add', path: '/metadata/labels', value: { seen: String(r.object.spec?.containers.length) } }] }));
-    const adder = await testWebhook('container', (r) =>
-      r.object.spec?.containers.some((c) => c.name === 'extra') ? { allowed: true } : { allowed: true, patch: [{ op: 'add', path: '/spec/containers/-', value: { name: 'extra', image: 'busybox:1.36' } }] },
-    );
+    const first = await testWebhook('label', labeller());
+    const second = await testWebhook('container', adder());
     // Configurations run in name order: "a" (the labeller) before "b" (the container adder).
     await register('a', webhookEntry('label', { reinvocationPolicy: 'IfNeeded' }));
     await register('b', webhookEntry('container', { reinvocationPolicy: 'IfNeeded' }));
-    await core.createNamespacedPod({ namespace: 'default', body: newPod('again') });
-    expect(labeller.requests.map((r) => r.object.spec?.containers.length)).toEqual([1, 2]);
+    await core.createNamespacedPod({ namespace: 'default', body: noToken('again') });
+    expect(first.requests.map((r) => r.object.spec?.containers.length)).toEqual([1, 2]);
     // The adder's own change does not reinvoke it, and the labeller's second answer changed nothing.
-    expect(adder.requests).toHaveLength(1);
+    expect(second.requests).toHaveLength(1);
+    // What a webhook added is defaulted before the next webhook sees it.
+    expect(first.requests[1]?.object.spec?.containers[1]?.terminationMessagePath).toBe('/dev/termination-log');
 
-    labeller.requests.length = 0;
-    adder.requests.length = 0;
+    first.requests.length = 0;
+    second.requests.length = 0;
     await admissionApi.deleteMutatingWebhookConfiguration({ name: 'a' });
     await register('a', webhookEntry('label', { reinvocationPolicy: 'Never' }));
-    await core.createNamespacedPod({ namespace: 'default', body: newPod('once') });
-    expect(labeller.requests).toHaveLength(1);
-    expect(adder.requests).toHaveLength(1);
+    await core.createNamespacedPod({ namespace: 'default', body: noToken('once') });
+    expect(first.requests).toHaveLength(1);
+    expect(second.requests).toHaveLength(1);
+  });
+
+  it('reruns the ServiceAccount plugin after a webhook changed the pod: a container a webhook added gets the token, and IfNeeded webhooks see that', async () => {
+    const first = await testWebhook('label', labeller());
+    const second = await testWebhook('container', adder());
+    await register('a', webhookEntry('label', { reinvocationPolicy: 'Never' }));
+    await register('b', webhookEntry('container', { reinvocationPolicy: 'IfNeeded' }));
+    const created = await core.createNamespacedPod({ namespace: 'default', body: newPod('rerun') });
+    const volume = created.spec?.volumes?.find((v) => v.name.startsWith(SERVICE_ACCOUNT_VOLUME_PREFIX))?.name;
+    for (const c of created.spec?.containers ?? []) expect(c.volumeMounts).toEqual([{ name: volume, mountPath: SERVICE_ACCOUNT_MOUNT_PATH, readOnly: true }]);
+    // The plugin's change in the second run reinvokes the IfNeeded adder (it saw "extra" without the mount), never the Never labeller.
+    expect(second.requests.map((r) => r.object.spec?.containers.map((c) => (c.volumeMounts ?? []).length))).toEqual([[1], [1, 1]]);
+    expect(first.requests).toHaveLength(1);
+  });
+
+  it('matches each webhook against the pod as earlier webhooks left it', async () => {
+    await testWebhook('label', addLabel('mutated', 'yes'));
+    const later = await testWebhook('container', () => ({ allowed: true }));
+    await register('a', webhookEntry('label'));
+    await register('b', webhookEntry('container', { objectSelector: { matchLabels: { mutated: 'yes' } } }));
+    await core.createNamespacedPod({ namespace: 'default', body: newPod('relabelled') });
+    expect(later.requests).toHaveLength(1);
+  });
+});
+
+describe('matchConditions', () => {
+  const gold = { name: 'gold-tier', expression: "has(object.metadata.labels) && 'tier' in object.metadata.labels && object.metadata.labels['tier'] == 'gold'" };
+  const strict = { name: 'tier-label', expression: "object.metadata.labels['tier'] == 'gold'" };
+
+  it('calls the webhook only when every condition is true, with object, oldObject and request bound', async () => {
+    const hook = await testWebhook('label', addLabel('mutated', 'yes'));
+    const requestCondition = {
+      name: 'request-fields',
+      expression: "oldObject == null && request.operation == 'CREATE' && request.namespace == 'default' && request.kind.kind == 'Pod' && request.userInfo.username.startsWith('system:serviceaccount:')",
+    };
+    await register('a', webhookEntry('label', { matchConditions: [gold, requestCondition] }));
+    expect((await core.createNamespacedPod({ namespace: 'default', body: newPod('golden', { tier: 'gold' }) })).metadata?.labels).toEqual({ tier: 'gold', mutated: 'yes' });
+    expect((await core.createNamespacedPod({ namespace: 'default', body: newPod('silver', { tier: 'silver' }) })).metadata?.labels).toEqual({ tier: 'silver' });
+    expect((await core.createNamespacedPod({ namespace: 'default', body: newPod('bare') })).metadata?.labels).toBeUndefined();
+    expect(hook.requests.map((r) => r.object.metadata?.name)).toEqual(['golden']);
+  });
+
+  it('failurePolicy Fail: a condition that errors refuses the pod with 403, in the apiserver\'s words (naming the expression)', async () => {
+    const hook = await testWebhook('label', addLabel('mutated', 'yes'));
+    await register('a', webhookEntry('label', { matchConditions: [strict] }));
+    const r = await refusal(core.createNamespacedPod({ namespace: 'default', body: newPod('unlabelled') }));
+    expect(r).toMatchObject({ code: 403, reason: 'Forbidden', message: `pods "unlabelled" is forbidden: expression '${strict.expression}' resulted in error: no such key: labels` });
+    // A pod with only a generateName has no name yet.
+    const generated = await refusal(core.createNamespacedPod({ namespace: 'default', body: { ...newPod(''), metadata: { generateName: 'gen-' } } }));
+    expect(generated.message).toBe(`pods is forbidden: expression '${strict.expression}' resulted in error: no such key: labels`);
+    expect((await core.createNamespacedPod({ namespace: 'default', body: newPod('labelled', { tier: 'gold' }) })).metadata?.labels).toEqual({ tier: 'gold', mutated: 'yes' });
+    expect(hook.requests).toHaveLength(1);
+  });
+
+  it('failurePolicy Ignore: a condition that errors skips the webhook', async () => {
+    const hook = await testWebhook('label', addLabel('mutated', 'yes'));
+    await register('a', webhookEntry('label', { failurePolicy: 'Ignore', matchConditions: [strict] }));
+    expect((await core.createNamespacedPod({ namespace: 'default', body: newPod('skipped') })).metadata?.labels).toBeUndefined();
+    expect(hook.requests).toHaveLength(0);
+  });
+
+  it('a false condition skips the webhook even when another one errors, whatever the failurePolicy', async () => {
+    const hook = await testWebhook('label', addLabel('mutated', 'yes'));
+    await register('a', webhookEntry('label', { matchConditions: [strict, { name: 'never', expression: 'false' }] }));
+    expect((await core.createNamespacedPod({ namespace: 'default', body: newPod('neither') })).metadata?.labels).toBeUndefined();
+    expect(hook.requests).toHaveLength(0);
+  });
+
+  it('a result that is not a bool, or the authorizer (not emulated), is an evaluation error', async () => {
+    const hook = await testWebhook('label', addLabel('mutated', 'yes'));
+    await register('a', webhookEntry('label', { matchConditions: [{ name: 'not-a-bool', expression: 'object.metadata.name' }] }));
+    const r = await refusal(core.createNamespacedPod({ namespace: 'default', body: newPod('named') }));
+    expect(r).toMatchObject({ code: 403, message: "pods \"named\" is forbidden: expression 'object.metadata.name' resulted in error: must evaluate to bool but got string" });
+    await admissionApi.deleteMutatingWebhookConfiguration({ name: 'a' });
+    const authz = "authorizer.group('').resource('pods').check('create').allowed()";
+    await register('b', webhookEntry('label', { matchConditions: [{ name: 'may-create', expression: authz }] }));
+    const denied = await refusal(core.createNamespacedPod({ namespace: 'default', body: newPod('authz') }));
+    expect(denied.message).toMatch(/^pods "authz" is forbidden: expression '.*' resulted in error: no such attribute: authorizer/);
+    await admissionApi.deleteMutatingWebhookConfiguration({ name: 'b' });
+    // Under Ignore the same errors skip the webhook.
+    await register('c', webhookEntry('label', { failurePolicy: 'Ignore', matchConditions: [{ name: 'not-a-bool', expression: 'object.metadata.name' }] }));
+    expect((await core.createNamespacedPod({ namespace: 'default', body: newPod('ignored-condition') })).metadata?.labels).toBeUndefined();
+    expect(hook.requests).toHaveLength(0);
+  });
+
+  it('refuses a configuration whose conditions do not compile, are not bools, or are badly named, with 422', async () => {
+    const causes = async (...matchConditions: Array<{ name: string; expression: string }>): Promise<string> => {
+      const r = await refusal(admissionApi.createMutatingWebhookConfiguration({ body: { metadata: { name: 'bad' }, webhooks: [webhookEntry('label', { matchConditions })] } }));
+      expect(r).toMatchObject({ code: 422, reason: 'Invalid' });
+      return r.message;
+    };
+    expect(await causes({ name: 'syntax', expression: "object.metadata.name ==" })).toMatch(
+      /^MutatingWebhookConfiguration\.admissionregistration\.k8s\.io "bad" is invalid: webhooks\[0\]\.matchConditions\[0\]\.expression: Invalid value: "object\.metadata\.name ==": compilation failed: ERROR: <input>:1:\d+: /,
+    );
+    expect(await causes({ name: 'typo', expression: "obj.metadata.name == 'x'" })).toContain("compilation failed: ERROR: <input>:1:1: undeclared reference to 'obj'");
+    expect(await causes({ name: 'params', expression: 'params.enabled == true' })).toContain("undeclared reference to 'params'");
+    expect(await causes({ name: 'count', expression: 'size(object.spec.containers)' })).toContain('must evaluate to bool but got int');
+    expect(await causes({ name: 'ok', expression: 'true' }, { name: 'ok', expression: 'false' })).toContain('webhooks[0].matchConditions[1].name: Duplicate value: "ok"');
+    expect(await causes({ name: 'Not A Name!', expression: 'true' })).toContain('webhooks[0].matchConditions[0].name: Invalid value: "Not A Name!"');
+    expect(await causes({ name: '', expression: '  ' })).toMatch(/matchConditions\[0\]\.expression: Required value.*matchConditions\[0\]\.name: Required value/);
+    expect(emu.mutatingWebhookConfigurations()).toHaveLength(0);
+  });
+});
+
+describe('the ServiceAccount admission plugin', () => {
+  const tokenVolume = /^kube-api-access-[bcdfghjklmnpqrstvwxz2456789]{5}$/;
+  const tokenVolumes = (pod: V1Pod): V1Volume[] => (pod.spec?.volumes ?? []).filter((v) => v.name.startsWith(SERVICE_ACCOUNT_VOLUME_PREFIX));
+  const withSpec = (name: string, spec: Partial<V1PodSpec>): V1Pod => ({ ...newPod(name), spec: { ...newPod(name).spec!, ...spec } });
+
+  afterEach(async () => {
+    for (const sa of (await core.listNamespacedServiceAccount({ namespace: 'default' })).items) {
+      await core.deleteNamespacedServiceAccount({ namespace: 'default', name: sa.metadata?.name ?? '' });
+    }
+  });
+
+  it('mounts a kube-api-access projected volume read-only in every container and init container of a pod of the default ServiceAccount', async () => {
+    const created = await core.createNamespacedPod({
+      namespace: 'default',
+      body: withSpec('token', { initContainers: [{ name: 'init', image: 'busybox:1.36' }], containers: [{ name: 'app', image: 'busybox:1.36' }, { name: 'second', image: 'busybox:1.36' }] }),
+    });
+    expect(created.spec?.serviceAccountName).toBe('default');
+    const [volume, ...others] = tokenVolumes(created);
+    expect(others).toEqual([]);
+    expect(volume?.name).toMatch(tokenVolume);
+    expect(volume?.projected).toEqual({
+      defaultMode: 420,
+      sources: [
+        { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
+        { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+        { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+      ],
+    });
+    for (const c of [...(created.spec?.initContainers ?? []), ...(created.spec?.containers ?? [])]) {
+      expect([c.name, c.volumeMounts]).toEqual([c.name, [{ name: volume?.name, mountPath: SERVICE_ACCOUNT_MOUNT_PATH, readOnly: true }]]);
+    }
+  });
+
+  it('adds nothing when the pod sets automountServiceAccountToken: false', async () => {
+    const created = await core.createNamespacedPod({ namespace: 'default', body: withSpec('no-token', { automountServiceAccountToken: false }) });
+    expect(created.spec?.volumes ?? []).toEqual([]);
+    expect(created.spec?.containers[0]?.volumeMounts).toBeUndefined();
+  });
+
+  it('follows the ServiceAccount\'s automountServiceAccountToken when the pod leaves it unset; the pod\'s own setting wins', async () => {
+    const sa = await core.createNamespacedServiceAccount({ namespace: 'default', body: { metadata: { name: 'quiet' }, automountServiceAccountToken: false } });
+    expect(sa.metadata?.uid).toBeTruthy();
+    expect((await core.readNamespacedServiceAccount({ namespace: 'default', name: 'quiet' })).automountServiceAccountToken).toBe(false);
+    const unset = await core.createNamespacedPod({ namespace: 'default', body: withSpec('quiet-unset', { serviceAccountName: 'quiet' }) });
+    expect(tokenVolumes(unset)).toEqual([]);
+    const opted = await core.createNamespacedPod({ namespace: 'default', body: withSpec('quiet-opted', { serviceAccountName: 'quiet', automountServiceAccountToken: true }) });
+    expect(tokenVolumes(opted)).toHaveLength(1);
+  });
+
+  it('leaves a container that already mounts something at the token path with its own mount', async () => {
+    const ownMount = { name: 'my-token', mountPath: SERVICE_ACCOUNT_MOUNT_PATH, readOnly: true };
+    const created = await core.createNamespacedPod({
+      namespace: 'default',
+      body: withSpec('own-token', {
+        containers: [{ name: 'app', image: 'busybox:1.36', volumeMounts: [ownMount] }, { name: 'other', image: 'busybox:1.36' }],
+        volumes: [{ name: 'my-token', projected: { sources: [{ serviceAccountToken: { path: 'token', audience: 'vault' } }] } }],
+      }),
+    });
+    expect(created.spec?.containers[0]?.volumeMounts).toEqual([ownMount]);
+    const [volume] = tokenVolumes(created);
+    expect(created.spec?.containers[1]?.volumeMounts).toEqual([{ name: volume?.name, mountPath: SERVICE_ACCOUNT_MOUNT_PATH, readOnly: true }]);
+    expect(created.spec?.volumes?.map((v) => v.name)).toEqual(['my-token', volume?.name]);
+  });
+
+  it('refuses a pod whose ServiceAccount does not exist with 403; copies the ServiceAccount\'s imagePullSecrets to a pod without any', async () => {
+    const r = await refusal(core.createNamespacedPod({ namespace: 'default', body: withSpec('orphan', { serviceAccountName: 'nobody' }) }));
+    expect(r).toMatchObject({ code: 403, reason: 'Forbidden', message: 'pods "orphan" is forbidden: error looking up service account default/nobody: serviceaccount "nobody" not found' });
+    const generated = await refusal(core.createNamespacedPod({ namespace: 'default', body: { ...withSpec('', { serviceAccountName: 'nobody' }), metadata: { generateName: 'orphan-' } } }));
+    expect(generated.message).toMatch(/^pods "orphan-" is forbidden: /);
+    await core.createNamespacedServiceAccount({ namespace: 'default', body: { metadata: { name: 'puller' }, imagePullSecrets: [{ name: 'registry' }] } });
+    const pulling = await core.createNamespacedPod({ namespace: 'default', body: withSpec('pulling', { serviceAccountName: 'puller' }) });
+    expect(pulling.spec?.imagePullSecrets).toEqual([{ name: 'registry' }]);
+    const own = await core.createNamespacedPod({ namespace: 'default', body: withSpec('own-secrets', { serviceAccountName: 'puller', imagePullSecrets: [{ name: 'mine' }] }) });
+    expect(own.spec?.imagePullSecrets).toEqual([{ name: 'mine' }]);
+  });
+
+  it('runs before the webhooks: a webhook sees the pod with its kube-api-access volume', async () => {
+    const hook = await testWebhook('label', () => ({ allowed: true }));
+    await register('a', webhookEntry('label', { matchConditions: [{ name: 'has-token', expression: "object.spec.volumes.exists(v, v.name.startsWith('kube-api-access-'))" }] }));
+    const created = await core.createNamespacedPod({ namespace: 'default', body: newPod('seen') });
+    const [request] = hook.requests;
+    expect(request?.object.spec?.volumes?.map((v) => v.name)).toEqual(tokenVolumes(created).map((v) => v.name));
+    expect(request?.object.spec?.containers[0]?.volumeMounts?.[0]?.mountPath).toBe(SERVICE_ACCOUNT_MOUNT_PATH);
+  });
+
+  it('is off in an emulator started with serviceAccountAdmission: false', async () => {
+    const bare = await ApiEmulator.start({ serviceAccountAdmission: false });
+    try {
+      const created = await bare.kubeConfig().makeApiClient(CoreV1Api).createNamespacedPod({ namespace: 'default', body: withSpec('plain', { serviceAccountName: 'nobody' }) });
+      expect(created.spec?.volumes).toBeUndefined();
+    } finally {
+      await bare.close();
+    }
   });
 });
 

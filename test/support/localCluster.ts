@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AdmissionregistrationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod, type V1ServiceAccount } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import type { LeaderDocument } from '../../sidecar/leaderFile.js';
 import { ApiEmulator } from './apiEmulator/index.js';
 import { deployedWebhookConfiguration, deployedWebhookService } from './deployedWebhookConfiguration.js';
+import { renderKustomization } from './kustomize.js';
 import { runPod, type RunningPod } from './podRunner.js';
 import { repoRoot } from './repoRoot.js';
 import { startWebhookProcess, type WebhookProcess } from './webhookProcess.js';
@@ -63,6 +64,10 @@ export class LocalCluster {
       progress(`ZooKeeper serving at ${parts.zookeeper.connectString}`);
       parts.emulator = await ApiEmulator.start();
       progress(`Kubernetes API emulator at ${parts.emulator.url}`);
+      // The example's ServiceAccount: the emulator's ServiceAccount admission refuses pods naming a missing one.
+      for (const sa of renderKustomization(join(repoRoot, 'deploy', 'example')).filter((o) => o.kind === 'ServiceAccount')) {
+        parts.emulator.putServiceAccount(sa as V1ServiceAccount);
+      }
       const service = deployedWebhookService(deployedWebhookConfiguration(''));
       const config = parseYaml(webhookConfigYaml()) as Record<string, unknown>;
       parts.webhook = await startWebhookProcess({ ...service, config: { ...config, zookeeper: parts.zookeeper.connectString } });

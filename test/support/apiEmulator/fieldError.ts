@@ -41,6 +41,10 @@ export function forbidden(field: string, detail: string): FieldError {
   return { field, reason: 'FieldValueForbidden', message: `Forbidden: ${detail}` };
 }
 
+export function tooMany(field: string, actual: number, max: number): FieldError {
+  return { field, reason: 'FieldValueTooMany', message: `Too many: ${actual}: must have at most ${max} items` };
+}
+
 export function typeInvalid(field: string, value: unknown, detail: string): FieldError {
   return { field, reason: 'FieldValueTypeInvalid', message: `Invalid value: ${quote(value)}: ${detail}` };
 }

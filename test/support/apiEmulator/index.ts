@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import type { CoreV1Event, KubeConfig, V1MutatingWebhookConfiguration, V1Namespace, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { CoreV1Event, KubeConfig, V1MutatingWebhookConfiguration, V1Namespace, V1Pod, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/serializer.js';
 import { createLogger } from '../../../cli/logger.js';
 import { AdmissionChain, type AdmissionStep } from './admission.js';
@@ -11,7 +11,8 @@ import { webhookAdmissionStep, type WebhookAdmissionOptions } from './admissionC
 import { FaultTable, type Fault } from './faults.js';
 import { kubeConfigFor, writeKubeconfig } from './kubeconfig.js';
 import { ObjectApi } from './objectApi.js';
-import { findResourceType, namespaces, newNamespace, type ResourceType } from './resources.js';
+import { findResourceType, namespaces, newNamespace, serviceAccounts, type ResourceType } from './resources.js';
+import { serviceAccountAdmissionStep, type ServiceAccountLike } from './serviceAccountAdmission.js';
 import { createApiServer, type RequestRecord } from './server.js';
 import { ObjectStore } from './store.js';
 import { asCoreEvent } from './eventShapes.js';
@@ -23,12 +24,20 @@ export type { ServiceResolver, WebhookAdmissionOptions } from './admissionChain.
 export type { FieldError } from './fieldError.js';
 export { validatePod } from './podValidation.js';
 export { ApiError } from './status.js';
+export { SERVICE_ACCOUNT_MOUNT_PATH, SERVICE_ACCOUNT_VOLUME_PREFIX } from './serviceAccountAdmission.js';
 
 export interface ApiEmulatorOptions {
   /** Bearer token every request must carry; random when not given. */
   token?: string;
   /** The user the token stands for, as named in Forbidden messages. */
   userName?: string;
+  /**
+   * kube-apiserver's ServiceAccount admission plugin on pod CREATE, before any webhook
+   * (serviceAccountAdmission.ts): pods get the `kube-api-access-*` token volume and must
+   * name an existing ServiceAccount (`default` always exists). On by default, as in a
+   * real cluster; false turns it off.
+   */
+  serviceAccountAdmission?: boolean;
 }
 
 function typeOf(group: string, resource: string): ResourceType {
@@ -39,8 +48,10 @@ function typeOf(group: string, resource: string): ResourceType {
 
 /**
  * A Kubernetes API server emulated at the HTTP level on 127.0.0.1, for the real
- * @kubernetes/client-node to talk to: pods, events, secrets, namespaces and
- * mutating webhook configurations, with validation, patches, conflicts and faults.
+ * @kubernetes/client-node to talk to: pods, events, secrets, namespaces, service accounts
+ * and mutating webhook configurations, with validation, patches, conflicts and faults.
+ * Pod CREATE goes through the admission chain: the ServiceAccount plugin (unless turned
+ * off), steps added with onPodCreate, and the webhook stage once useWebhookAdmission is called.
  */
 export class ApiEmulator {
   readonly url: string;
@@ -77,6 +88,10 @@ export class ApiEmulator {
     const token = opts.token ?? crypto.randomUUID();
     const store = new ObjectStore();
     const podAdmission = new AdmissionChain();
+    if (opts.serviceAccountAdmission !== false) {
+      // First in the chain: in-tree plugins run before the webhooks.
+      podAdmission.add(serviceAccountAdmissionStep((namespace, name) => store.get(serviceAccounts.storageKey, namespace, name) as ServiceAccountLike | undefined));
+    }
     const api = new ObjectApi(store, (type) => (type.resource === 'pods' && type.group === '' ? podAdmission : undefined));
     const faults = new FaultTable();
     const requests: RequestRecord[] = [];
@@ -112,7 +127,11 @@ export class ApiEmulator {
     this.faults.clear();
   }
 
-  /** Registers a mutating admission step for pod CREATE (the seam for the webhook caller); returns a remover. */
+  /**
+   * Registers a mutating admission step for pod CREATE (the seam for the webhook caller),
+   * after those already registered; like an in-tree plugin it runs again when a webhook
+   * changed the pod (AdmissionChain). Returns a remover.
+   */
   onPodCreate(step: AdmissionStep): () => void {
     return this.podAdmission.add(step);
   }
@@ -123,7 +142,8 @@ export class ApiEmulator {
    * Returns a remover.
    */
   useWebhookAdmission(opts: WebhookAdmissionOptions = {}): () => void {
-    return this.onPodCreate(webhookAdmissionStep(this, { log: createLogger('api-emulator-admission'), ...opts }));
+    const pods = typeOf('', 'pods');
+    return this.onPodCreate(webhookAdmissionStep(this, { log: createLogger('api-emulator-admission'), applyDefaults: (obj) => pods.applyDefaults?.(obj), ...opts }));
   }
 
   /** Creates or replaces a pod without HTTP (keeping its status); throws the 422 ApiError when invalid. */
@@ -144,6 +164,16 @@ export class ApiEmulator {
   putNamespace(namespace: V1Namespace): V1Namespace {
     const stored = this.api.put(namespaces, plainJson(ObjectSerializer.serialize(namespace, 'V1Namespace')));
     return ObjectSerializer.deserialize(stored, 'V1Namespace') as V1Namespace;
+  }
+
+  /** Creates or replaces a ServiceAccount without HTTP (namespace `default` when not given). */
+  putServiceAccount(serviceAccount: V1ServiceAccount): V1ServiceAccount {
+    const stored = this.api.put(serviceAccounts, plainJson(ObjectSerializer.serialize(serviceAccount, 'V1ServiceAccount')));
+    return ObjectSerializer.deserialize(stored, 'V1ServiceAccount') as V1ServiceAccount;
+  }
+
+  getServiceAccount(namespace: string, name: string): V1ServiceAccount | undefined {
+    return this.read<V1ServiceAccount>('serviceaccounts', namespace, name, 'V1ServiceAccount');
   }
 
   getSecret(namespace: string, name: string): V1Secret | undefined {

@@ -89,3 +89,13 @@ export function isEnvVarName(value: string): string[] {
       `(e.g. 'my.env-name',  or 'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is '${envVarNameFmt}')`,
   ];
 }
+
+/** The generateName suffix alphabet of the apiserver (no vowels, no look-alike digits). */
+const nameSuffixAlphabet = 'bcdfghjklmnpqrstvwxz2456789';
+
+/** Five characters of names.SimpleNameGenerator, as appended to a generateName. */
+export function randomNameSuffix(): string {
+  let s = '';
+  for (let i = 0; i < 5; i++) s += nameSuffixAlphabet[Math.floor(Math.random() * nameSuffixAlphabet.length)];
+  return s;
+}

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AdmissionChain } from './admission.js';
 import { canonicalJson } from './canonicalJson.js';
 import { matchesLabels, parseFieldSelector, parseLabelSelector } from './labelSelector.js';
+import { randomNameSuffix } from './nameSyntax.js';
 import { applyPatch } from './patch.js';
 import { apiVersionOf, namespaces, newNamespace, type ResourceType, type StoredObject } from './resources.js';
 import { alreadyExists, badRequest, conflict, deleted, invalid, notFound, type Status, type Target } from './status.js';
@@ -23,9 +24,6 @@ export interface ListQuery {
   labelSelector?: string;
   fieldSelector?: string;
 }
-
-/** The generateName suffix alphabet of the apiserver (no vowels, no look-alike digits). */
-const nameSuffixAlphabet = 'bcdfghjklmnpqrstvwxz2456789';
 
 /**
  * The verbs of the Kubernetes API over the store, with the apiserver's semantics:
@@ -83,7 +81,7 @@ export class ObjectApi {
     }
     type.applyDefaults?.(obj);
     const meta = obj.metadata;
-    if (!meta.name && meta.generateName) meta.name = meta.generateName + randomSuffix();
+    if (!meta.name && meta.generateName) meta.name = meta.generateName + randomNameSuffix();
     meta.uid = randomUUID();
     meta.creationTimestamp = kubeTimestamp();
     meta.resourceVersion = '';
@@ -209,12 +207,6 @@ function targetOf(type: ResourceType, name: string | undefined): Target {
   const t: Target = { resource: type.resource, group: type.group };
   if (name !== undefined) t.name = name;
   return t;
-}
-
-function randomSuffix(): string {
-  let s = '';
-  for (let i = 0; i < 5; i++) s += nameSuffixAlphabet[Math.floor(Math.random() * nameSuffixAlphabet.length)];
-  return s;
 }
 
 /** RFC 3339 in seconds, as metav1.Time serialises. */

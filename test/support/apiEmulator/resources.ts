@@ -3,11 +3,14 @@ import { validate as validateCoreEventSchema } from 'kubernetes-models/_schemas/
 import { validate as validateEventsV1Schema } from 'kubernetes-models/_schemas/IoK8sApiEventsV1Event';
 import { validate as validateNamespaceSchema } from 'kubernetes-models/_schemas/IoK8sApiCoreV1Namespace';
 import { validate as validateMwcSchema } from 'kubernetes-models/_schemas/IoK8sApiAdmissionregistrationV1MutatingWebhookConfiguration';
+import { validate as validateServiceAccountSchema } from 'kubernetes-models/_schemas/IoK8sApiCoreV1ServiceAccount';
+import type { V1MatchCondition } from '@kubernetes/client-node';
 import type { IPod } from 'kubernetes-models/v1/Pod';
 import { validate as validatePodSchema } from 'kubernetes-models/_schemas/IoK8sApiCoreV1Pod';
 import { applyPodDefaults } from './podDefaults.js';
 import { invalid, type FieldError } from './fieldError.js';
 import { isDns1123Label } from './nameSyntax.js';
+import { validateMatchConditions } from './matchConditions.js';
 import { validateObjectMeta } from './objectMetaValidation.js';
 import { validatePod, validatePodUpdate } from './podValidation.js';
 import { schemaCauses, type SchemaValidator } from './schemaValidation.js';
@@ -155,11 +158,29 @@ const mutatingWebhookConfigurations: ResourceType = {
   kind: 'MutatingWebhookConfiguration',
   namespaced: false,
   storageKey: 'mutatingwebhookconfigurations',
-  validate: schemaAndMeta(validateMwcSchema),
+  validate(obj) {
+    const causes = schemaAndMeta(validateMwcSchema)(obj);
+    if (causes.length > 0) return causes;
+    // The CEL matchConditions compile when the configuration is written, as in the apiserver.
+    const webhooks = (obj as { webhooks?: Array<{ matchConditions?: V1MatchCondition[] }> }).webhooks ?? [];
+    return webhooks.flatMap((webhook, i) => validateMatchConditions(webhook.matchConditions, `webhooks[${i}].matchConditions`));
+  },
   hasStatusSubresource: false,
 };
 
-export const resourceTypes: readonly ResourceType[] = [pods, secrets, coreEvents, eventsV1, namespaces, mutatingWebhookConfigurations];
+/** Read by the ServiceAccount admission plugin on pod CREATE (serviceAccountAdmission.ts). */
+export const serviceAccounts: ResourceType = {
+  resource: 'serviceaccounts',
+  group: '',
+  version: 'v1',
+  kind: 'ServiceAccount',
+  namespaced: true,
+  storageKey: 'serviceaccounts',
+  validate: schemaAndMeta(validateServiceAccountSchema),
+  hasStatusSubresource: false,
+};
+
+export const resourceTypes: readonly ResourceType[] = [pods, secrets, coreEvents, eventsV1, namespaces, mutatingWebhookConfigurations, serviceAccounts];
 
 export function findResourceType(group: string, version: string, resource: string): ResourceType | undefined {
   return resourceTypes.find((t) => t.group === group && t.version === version && t.resource === resource);

@@ -62,11 +62,15 @@ export function conflict(t: Target): ApiError {
   return new ApiError(failure(409, 'Conflict', message, detailsOf(t)));
 }
 
-/** 422 Invalid naming each field; `kind` is the object kind (`Pod`), as in `Pod "x" is invalid: ...`. */
+/**
+ * 422 Invalid naming each field; `kind` is the object kind, qualified by its group in the
+ * message as apierrors.NewInvalid words it: `Pod "x" is invalid: ...`,
+ * `MutatingWebhookConfiguration.admissionregistration.k8s.io "x" is invalid: ...`.
+ */
 export function invalid(kind: string, t: Target, causes: readonly FieldError[]): ApiError {
   const details: NonNullable<Status['details']> = { name: t.name ?? '', kind, causes: [...causes] };
   if (t.group) details.group = t.group;
-  return new ApiError(failure(422, 'Invalid', invalidMessage(kind, t.name ?? '', causes), details));
+  return new ApiError(failure(422, 'Invalid', invalidMessage(t.group ? `${kind}.${t.group}` : kind, t.name ?? '', causes), details));
 }
 
 /** 422 for a patch that is well-formed but cannot be applied (e.g. a failed JSON patch `test`). */
@@ -82,6 +86,14 @@ export function forbidden(user: string, verb: string, t: Target, namespace?: str
   const scope = namespace === undefined ? 'at the cluster scope' : `in the namespace "${namespace}"`;
   const message = `${qualified(t)} is forbidden: User "${user}" cannot ${verb} resource "${t.resource}" in API group "${t.group}" ${scope}`;
   return new ApiError(failure(403, 'Forbidden', message, detailsOf(t)));
+}
+
+/**
+ * apierrors.NewForbidden as admission uses it: `pods "x" is forbidden: DETAIL`, or
+ * `pods is forbidden: DETAIL` for an object without a name yet.
+ */
+export function admissionForbidden(t: Target, detail: string): ApiError {
+  return new ApiError(failure(403, 'Forbidden', `${qualified(t)} is forbidden: ${detail}`, detailsOf(t)));
 }
 
 export function unauthorized(): ApiError {
