@@ -44,8 +44,11 @@ export function buildSidecar(settings: InjectionSettings): V1Container {
   ];
   if (!settings.label) env.push({ name: 'ZKLEADER_NO_LABEL', value: 'true' });
 
-  const volumeMounts: V1VolumeMount[] = [{ name: VOLUME_NAME, mountPath: SIDECAR_DIR }];
-  if (settings.projectedToken) volumeMounts.push({ name: TOKEN_VOLUME_NAME, mountPath: TOKEN_MOUNT_PATH, readOnly: true });
+  // The token volume is always mounted: without labelling it is empty, so no API token is mounted there.
+  const volumeMounts: V1VolumeMount[] = [
+    { name: VOLUME_NAME, mountPath: SIDECAR_DIR },
+    { name: TOKEN_VOLUME_NAME, mountPath: TOKEN_MOUNT_PATH, readOnly: true },
+  ];
 
   const liveness = httpProbe('/healthz', { periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 });
   // A ZooKeeper slow to answer must not get the sidecar killed before its first outcome.

@@ -119,7 +119,7 @@ function checkPodSupported(pod: V1Pod, settings: InjectionSettings, warnings: st
 
 function checkNameClashes(pod: V1Pod, settings: InjectionSettings): void {
   const volumes = pod.spec?.volumes ?? [];
-  for (const name of settings.projectedToken ? [VOLUME_NAME, TOKEN_VOLUME_NAME] : [VOLUME_NAME]) {
+  for (const name of [VOLUME_NAME, TOKEN_VOLUME_NAME]) {
     if (volumes.some((v) => v.name === name)) {
       throw new Refusal(`the pod already has a volume named ${JSON.stringify(name)}, which zkleader needs for its own volume; rename the pod's volume`);
     }

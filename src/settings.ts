@@ -38,7 +38,7 @@ export interface InjectionSettings extends MountSettings {
   readonly zookeeper: string;
   readonly sessionTimeoutMs: number;
   readonly sidecarMode: SidecarMode;
-  /** False when zkleader.io/label is "false": the sidecar gets no API access. */
+  /** False when zkleader.io/label is "false": the sidecar gets no API access (an empty directory where the token would be). */
   readonly label: boolean;
   /**
    * The sidecar needs the API: it gets its own projected token whatever the pod or its

@@ -148,6 +148,22 @@ describe('admission of other pods', () => {
     expect(await admissions()).toBeGreaterThan(before);
   });
 
+  it('gives a labelling sidecar its own token when the ServiceAccount turns automount off, and a non-labelling sidecar no token at all', async () => {
+    const tokenPath = '/var/run/secrets/kubernetes.io/serviceaccount';
+    const mountedAtTokenPath = (pod: V1Pod, container: string) =>
+      [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].find((c) => c.name === container)?.volumeMounts?.find((m) => m.mountPath === tokenPath)?.name;
+    cluster.emulator.putServiceAccount({ metadata: { name: 'hardened', namespace }, automountServiceAccountToken: false });
+    const hardened = plainPod('hardened-sa', {}, { 'zkleader.io/inject': 'true' });
+    const stored = await cluster.createPod(namespace, { ...hardened, spec: { ...hardened.spec, serviceAccountName: 'hardened', containers: hardened.spec?.containers ?? [] } });
+    expect([mountedAtTokenPath(stored, 'zkleader'), mountedAtTokenPath(stored, 'app')]).toEqual(['zkleader-token', undefined]);
+    expect(stored.spec?.volumes?.find((v) => v.name === 'zkleader-token')?.projected?.sources?.[0]?.serviceAccountToken?.path).toBe('token');
+    // The ServiceAccount admission plugin runs again after the webhook: the empty directory keeps the pod's token out of the sidecar.
+    const unlabelled = await cluster.createPod(namespace, plainPod('no-label', {}, { 'zkleader.io/inject': 'true', 'zkleader.io/label': 'false' }));
+    expect(mountedAtTokenPath(unlabelled, 'zkleader')).toBe('zkleader-token');
+    expect(unlabelled.spec?.volumes?.find((v) => v.name === 'zkleader-token')?.emptyDir).toBeDefined();
+    expect(mountedAtTokenPath(unlabelled, 'app')).toMatch(/^kube-api-access-[a-z0-9]{5}$/);
+  });
+
   it('refuses a pod with a bad annotation with the webhook\'s message', async () => {
     const r = await refusal(cluster.createPod(namespace, plainPod('bad', { 'zkleader.io/inject': 'true' }, { 'zkleader.io/session-timeout': 'soon' })));
     expect(r.code).toBe(400);

@@ -80,11 +80,13 @@ describe('inject: settings', () => {
     );
   });
 
-  it('sets ZKLEADER_NO_LABEL and no role label when labelling is off, and no projected token', () => {
-    const result = injected(inject(pod({ ...optIn, 'zkleader.io/label': 'false' }, { automountServiceAccountToken: false }), config));
+  it('sets ZKLEADER_NO_LABEL and no role label when labelling is off, and an empty directory where the token would be', () => {
+    const result = injected(inject(pod({ ...optIn, 'zkleader.io/label': 'false' }), config));
     expect(result.spec?.initContainers?.[0]?.env).toContainEqual({ name: 'ZKLEADER_NO_LABEL', value: 'true' });
     expect(result.metadata?.labels).toEqual({ app: 'web', 'zkleader.io/election': 'web' });
-    expect(result.spec?.volumes?.map((v) => v.name)).toEqual(['zkleader']);
+    // Something must be mounted there, or the ServiceAccount admission plugin mounts the pod's token.
+    expect(result.spec?.volumes?.map((v) => [v.name, v.emptyDir !== undefined])).toEqual([['zkleader', true], ['zkleader-token', true]]);
+    expect(result.spec?.initContainers?.[0]?.volumeMounts).toContainEqual({ name: 'zkleader-token', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true });
   });
 
   it('overrides a role label given in the manifest: a new pod is a follower', () => {
@@ -176,10 +178,8 @@ describe('inject: an injected pod', () => {
     expect(result.metadata?.annotations?.['zkleader.io/status']).toContain('"version":"1.2.3"');
   });
 
-  it('refuses a projected-token volume name clash only when the token is needed (labelling on)', () => {
-    const volumes = [{ name: 'zkleader-token', emptyDir: {} }];
-    expect(inject(pod({ ...optIn, 'zkleader.io/label': 'false' }, { volumes }), config).kind).toBe('injected');
-    const result = inject(pod(optIn, { volumes }), config);
+  it.each(['true', 'false'])('refuses a clash with the token volume\'s name (labelling %s)', (label) => {
+    const result = inject(pod({ ...optIn, 'zkleader.io/label': label }, { volumes: [{ name: 'zkleader-token', emptyDir: {} }] }), config);
     expect(result.kind === 'refused' && result.message).toContain('volume named "zkleader-token"');
   });
 });
