@@ -96,28 +96,34 @@ function withStatus(pod: V1Pod, status: InjectionStatus): V1ObjectMeta {
   return { ...pod.metadata, annotations: { ...pod.metadata?.annotations, [ANNOTATION_STATUS]: JSON.stringify(status) } };
 }
 
+/** The well-known node label a pod selects its operating system by. */
+const OS_LABEL = 'kubernetes.io/os';
+
 /** What a pod may not be or have for the sidecar to work in it; refusals name the field. */
 function checkPodSupported(pod: V1Pod, settings: InjectionSettings, warnings: string[]): void {
   const spec = pod.spec;
   if (spec?.os?.name === 'windows') {
     throw new Refusal('spec.os.name is "windows": the zkleader sidecar is a Linux container; inject it only into Linux pods');
   }
+  if (spec?.nodeSelector?.[OS_LABEL] === 'windows') {
+    throw new Refusal(`spec.nodeSelector ${OS_LABEL} is "windows": the zkleader sidecar is a Linux container; inject it only into Linux pods`);
+  }
   if (spec?.hostNetwork === true) {
     throw new Refusal(
       `spec.hostNetwork: true is not supported: the sidecar would hold port ${SIDECAR_PORT} on the node (the API server sets hostPort ${SIDECAR_PORT}, ` +
-        'so two such pods could not share a node), and ClusterFirst DNS cannot resolve the ZooKeeper Service; run the pod without hostNetwork',
+        'so two such pods could not share a node), and with the default dnsPolicy ClusterFirst it cannot resolve the ZooKeeper Service; run the pod without hostNetwork',
     );
   }
   if (spec?.shareProcessNamespace === true && settings.projectedToken) {
-    const risk = `spec.shareProcessNamespace: true lets app containers that run as uid ${SIDECAR_UID} read the sidecar's service account token through /proc`;
+    const risk = `spec.shareProcessNamespace: true lets app containers that run as uid ${SIDECAR_UID}, or as root, read the sidecar's service account token through /proc`;
     if (spec.automountServiceAccountToken === false) {
       throw new Refusal(`${risk}, and this pod gives its app containers no token of their own; drop shareProcessNamespace, or set ${ANNOTATION_LABEL}: "false"`);
     }
-    warnings.push(`${risk}; run the app containers as another uid`);
+    warnings.push(`${risk}; run the app containers as another non-root uid`);
   }
 }
 
-function checkNameClashes(pod: V1Pod, settings: InjectionSettings): void {
+function checkNameClashes(pod: V1Pod): void {
   const volumes = pod.spec?.volumes ?? [];
   for (const name of [VOLUME_NAME, TOKEN_VOLUME_NAME]) {
     if (volumes.some((v) => v.name === name)) {
@@ -170,7 +176,7 @@ function freshStatus(sidecar: V1Container, volumes: { name: string }[], settings
 
 function injectFresh(pod: V1Pod, settings: InjectionSettings, warnings: string[]): InjectResult {
   checkPodSupported(pod, settings, warnings);
-  checkNameClashes(pod, settings);
+  checkNameClashes(pod);
   const spec = pod.spec as V1PodSpec;
   const sidecar = buildSidecar(settings);
   const volumes = buildVolumes(settings);

@@ -211,6 +211,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<Ru
         metricsListen: metricsAddress && formatListenAddress(metricsAddress),
         metricsPort: metricsAddress?.port,
         ready: reloader.loaded,
+        sidecarImage: opts.config.image,
       },
       'webhook listening',
     );

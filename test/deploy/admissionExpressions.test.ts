@@ -74,6 +74,29 @@ describe('the certificates job may change only the caBundle (ValidatingAdmission
     return copy;
   };
 
+  it.each<[string, (m: V1MutatingWebhookConfiguration['metadata'] & object) => void]>([
+    ['an owner reference (the garbage collector would delete the configuration)', (m) => {
+      m.ownerReferences = [{ apiVersion: 'v1', kind: 'Namespace', name: 'gone', uid: '00000000-0000-0000-0000-000000000000' }];
+    }],
+    ['a finalizer (uninstall would hang)', (m) => { m.finalizers = ['example.com/hold']; }],
+  ])('denies %s by the certificates job', (_change, edit) => {
+    const before = withCaBundle(mwc, pem);
+    const after = structuredClone(before);
+    after.metadata ??= {};
+    edit(after.metadata);
+    expect(verdict(before, after)).toBe('denied');
+    // An administrator's own labels and annotations are the administrator's business.
+    const labelled = structuredClone(before);
+    labelled.metadata = { ...labelled.metadata, labels: { ...labelled.metadata?.labels, team: 'platform' } };
+    expect(verdict(before, labelled)).toBe('allowed');
+  });
+
+  it('names the certificates ServiceAccount as deployed (namespace and name)', () => {
+    const sa = rendered.find((o) => o.kind === 'ServiceAccount' && o.metadata.name === 'zkleader-certs');
+    const bindings = (username: string) => ({ object: mwc, oldObject: mwc, request: { operation: 'UPDATE', userInfo: { username } } });
+    expect(matches.every((m) => m.evaluate(bindings(`system:serviceaccount:${sa?.metadata.namespace ?? ''}:${sa?.metadata.name ?? ''}`)) === true)).toBe(true);
+  });
+
   it('binds the policy to deny, on updates of webhook configurations', () => {
     expect(binding.spec).toEqual({ policyName: (policy as unknown as KubernetesObject).metadata.name, validationActions: ['Deny'] });
     expect(policy.spec.failurePolicy).toBe('Fail');

@@ -129,6 +129,7 @@ describe('zkleader webhook', () => {
     expect(patch.find((op) => op.path === '/spec/initContainers')?.value[0]?.image).toBe('registry.example/mirror/zkleader:v9.9.9');
     await webhookProcess.stop();
     expect(webhookProcess.logs()).toMatch(/"level":40.*the injected sidecar image registry\.example\/mirror\/zkleader:v9\.9\.9 is not tagged v\d/);
+    expect(webhookProcess.logs()).toMatch(/"sidecarImage":"registry\.example\/mirror\/zkleader:v9\.9\.9".*"msg":"webhook listening"/);
   });
 
   it('serves POST /mutate over TLS and stops cleanly on SIGTERM', async () => {

@@ -201,13 +201,15 @@ describe('inject: pods as Kubernetes really runs them', () => {
 
   it('refuses hostNetwork pods, naming the field and why', () => {
     const result = inject(pod(optIn, { hostNetwork: true }), config);
-    expect(result.kind === 'refused' && result.message).toMatch(/^spec\.hostNetwork: true is not supported: the sidecar would hold port 4040 on the node.*ClusterFirst DNS/);
+    expect(result.kind === 'refused' && result.message).toMatch(/^spec\.hostNetwork: true is not supported: the sidecar would hold port 4040 on the node.*dnsPolicy ClusterFirst/);
   });
 
-  it('refuses Windows pods', () => {
+  it('refuses Windows pods, by spec.os or by node selector', () => {
     const result = inject(pod(optIn, { os: { name: 'windows' } }), config);
     expect(result.kind === 'refused' && result.message).toContain('spec.os.name is "windows"');
-    expect(inject(pod(optIn, { os: { name: 'linux' } }), config).kind).toBe('injected');
+    const selected = inject(pod(optIn, { nodeSelector: { 'kubernetes.io/os': 'windows' } }), config);
+    expect(selected.kind === 'refused' && selected.message).toContain('spec.nodeSelector kubernetes.io/os is "windows"');
+    expect(inject(pod(optIn, { os: { name: 'linux' }, nodeSelector: { 'kubernetes.io/os': 'linux' } }), config).kind).toBe('injected');
   });
 
   it('names the sidecar port zkleader, not http, and refuses an app port of that name', () => {
@@ -248,7 +250,7 @@ describe('inject: pods as Kubernetes really runs them', () => {
     it('warns that app containers of the sidecar\'s uid can read its token', () => {
       const result = inject(pod(optIn, { shareProcessNamespace: true }), config);
       expect(result.kind).toBe('injected');
-      expect(result.warnings).toEqual([expect.stringMatching(/^spec\.shareProcessNamespace: true lets app containers that run as uid 65532 read the sidecar's service account token through \/proc/)]);
+      expect(result.warnings).toEqual([expect.stringMatching(/^spec\.shareProcessNamespace: true lets app containers that run as uid 65532, or as root, read the sidecar's service account token through \/proc/)]);
     });
 
     it('refuses when the token is the sidecar\'s alone (the app has none of its own)', () => {
