@@ -61,9 +61,15 @@ export function parseListenAddress(raw: string): HostPort {
   }
 }
 
+/** ZooKeeper refuses paths with `.` or `..` components (PathUtils.validatePath: "relative paths not allowed"). */
+function hasRelativeComponent(path: string): boolean {
+  return path.split('/').some((part) => part === '.' || part === '..');
+}
+
 /** An absolute ZooKeeper path such as /zkleader. */
 export function parseZnodePath(raw: string): string {
   if (!znodePath.test(raw)) throw new Error(`expected an absolute ZooKeeper path such as /zkleader, got ${JSON.stringify(raw)}`);
+  if (hasRelativeComponent(raw)) throw new Error(`expected an absolute ZooKeeper path without "." or ".." components, got ${JSON.stringify(raw)}`);
   return raw;
 }
 
@@ -82,5 +88,6 @@ export function parseZooKeeperConnectString(raw: string): string {
     }
   }
   if (chroot !== '' && !znodePath.test(chroot)) throw new Error(`${expected}; the chroot ${JSON.stringify(chroot)} is not an absolute path`);
+  if (hasRelativeComponent(chroot)) throw new Error(`${expected}; the chroot ${JSON.stringify(chroot)} has a "." or ".." component, which ZooKeeper refuses`);
   return raw;
 }

@@ -49,11 +49,24 @@ export function parseBooleanValue(raw: string): boolean {
 }
 
 
-/** An absolute, normalised path that is not the root and contains no ':' (the kubelet refuses those). */
+/** The container runtime mounts its own filesystems here: a volume at or under them cannot work. */
+const RUNTIME_MOUNTS = ['/proc', '/sys', '/dev'];
+
+/** True when `path` is `dir` or inside it (both absolute, without trailing '/'). */
+export function isSameOrUnder(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(`${dir}/`);
+}
+
+/**
+ * An absolute, normalised path that is not the root, contains no ':' (the kubelet
+ * refuses those) and is not under /proc, /sys or /dev.
+ */
 export function parseMountPath(raw: string): string {
   if (!/^(\/[A-Za-z0-9._-]+)+$/.test(raw) || raw.split('/').some((part) => part === '.' || part === '..')) {
     throw new Error(`expected an absolute path such as "/var/run/zkleader" (letters, digits, '.', '_', '-', no '..'), got ${JSON.stringify(raw)}`);
   }
+  const runtime = RUNTIME_MOUNTS.find((dir) => isSameOrUnder(raw, dir));
+  if (runtime !== undefined) throw new Error(`${JSON.stringify(raw)} is ${raw === runtime ? '' : 'under '}${runtime}, which the container runtime mounts itself; choose a path such as "/var/run/zkleader"`);
   return raw;
 }
 

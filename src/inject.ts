@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { V1Container, V1ObjectMeta, V1Pod, V1PodSpec } from '@kubernetes/client-node';
-import { ANNOTATION_LABEL, ANNOTATION_MOUNT_PATH, ANNOTATION_STATUS, LABEL_ELECTION, LABEL_ROLE } from './annotations.js';
+import { ANNOTATION_LABEL, ANNOTATION_LEADER_EPOCH, ANNOTATION_MOUNT_PATH, ANNOTATION_STATUS, isSameOrUnder, LABEL_ELECTION, LABEL_ROLE } from './annotations.js';
 import { SIDECAR_NAME, SIDECAR_PORT, SIDECAR_PORT_NAME, SIDECAR_UID, buildSidecar } from './buildSidecar.js';
 import { TOKEN_VOLUME_NAME, VOLUME_NAME, buildAppMount, buildVolumes } from './buildVolumes.js';
 import type { InjectorConfig } from './config.js';
@@ -31,9 +31,32 @@ function findSidecar(pod: V1Pod): V1Container | undefined {
   return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].find((c) => c.name === SIDECAR_NAME);
 }
 
-/** A container that runs `zkleader sidecar` is ours (injected before, by the webhook or `zkleader inject`). */
-function isOurSidecar(container: V1Container): boolean {
-  return container.args?.[0] === 'sidecar' && container.command === undefined;
+/**
+ * The sidecar is ours when the pod's zkleader.io/status record says this injector added
+ * it (by the webhook or `zkleader inject`), whatever later webhooks did to its command.
+ */
+function injectedRecord(pod: V1Pod): InjectionStatus | undefined {
+  const status = parseStatus(pod.metadata?.annotations?.[ANNOTATION_STATUS]);
+  return status?.injected.containers.includes(SIDECAR_NAME) ? status : undefined;
+}
+
+/**
+ * On CREATE a pod never leads: its sidecar has not joined any election yet. A pod copied
+ * from a running leader (or written by hand) would otherwise keep `zkleader.io/role:
+ * leader` and the epoch, and the leader-only Service would route to it.
+ */
+function startsAsFollower(metadata: V1ObjectMeta | undefined, labelled: boolean): V1ObjectMeta {
+  const labels = { ...metadata?.labels };
+  if (labelled || labels[LABEL_ROLE] !== undefined) labels[LABEL_ROLE] = 'follower';
+  const annotations = { ...metadata?.annotations };
+  delete annotations[ANNOTATION_LEADER_EPOCH];
+  return { ...metadata, labels, annotations };
+}
+
+/** Whether startsAsFollower would change anything. */
+function leadsOnCreate(pod: V1Pod): boolean {
+  const role = pod.metadata?.labels?.[LABEL_ROLE];
+  return (role !== undefined && role !== 'follower') || pod.metadata?.annotations?.[ANNOTATION_LEADER_EPOCH] !== undefined;
 }
 
 function hasSharedMount(container: V1Container): boolean {
@@ -46,21 +69,38 @@ function mountTargets(pod: V1Pod, settings: MountSettings): V1Container[] {
   return settings.containersChosen ? all.filter((c) => settings.containers.includes(c.name)) : all;
 }
 
-/** The container with the read-only mount added (a new object: the input pod is never changed). */
-function withAppMount(container: V1Container, settings: MountSettings): V1Container {
-  const clash = (container.volumeMounts ?? []).find((m) => m.mountPath.replace(/\/+$/, '') === settings.mountPath);
-  if (clash) {
-    throw new Refusal(
-      `container ${JSON.stringify(container.name)} already mounts the volume ${JSON.stringify(clash.name)} at ${settings.mountPath}; ` +
-        `set the annotation ${ANNOTATION_MOUNT_PATH} to a free absolute path`,
-    );
+/** Volumes the kubelet always mounts read-only: no mount point can be made inside them. */
+function isReadOnlyVolume(pod: V1Pod, name: string): boolean {
+  const volume = (pod.spec?.volumes ?? []).find((v) => v.name === name);
+  return volume !== undefined && (volume.configMap !== undefined || volume.secret !== undefined || volume.downwardAPI !== undefined || volume.projected !== undefined);
+}
+
+/**
+ * The container with the read-only mount added (a new object: the input pod is never
+ * changed). Refused where the container runtime could not mount it: at another mount's
+ * path; above another mount (its mount point would have to be made inside our read-only
+ * volume); or inside a read-only mount (ours would need a mount point made there).
+ */
+function withAppMount(pod: V1Pod, container: V1Container, settings: MountSettings): V1Container {
+  const at = settings.mountPath;
+  const refuse = (why: string): never => {
+    throw new Refusal(`container ${JSON.stringify(container.name)} ${why}; set the annotation ${ANNOTATION_MOUNT_PATH} to a free absolute path`);
+  };
+  for (const mount of container.volumeMounts ?? []) {
+    const path = mount.mountPath.replace(/\/+$/, '') || '/';
+    const volume = JSON.stringify(mount.name);
+    if (path === at) refuse(`already mounts the volume ${volume} at ${at}`);
+    if (isSameOrUnder(path, at)) refuse(`mounts the volume ${volume} at ${path}, inside ${at}, where the zkleader volume would be mounted read-only`);
+    if ((path === '/' || isSameOrUnder(at, path)) && (mount.readOnly === true || isReadOnlyVolume(pod, mount.name))) {
+      refuse(`mounts the volume ${volume} read-only at ${path}, so no mount point can be made for ${at} inside it`);
+    }
   }
   return { ...container, volumeMounts: [...(container.volumeMounts ?? []), buildAppMount(settings)] };
 }
 
 /** spec.containers with the mount added to `targets`; untouched containers are shared with the input. */
 function mountedContainers(pod: V1Pod, targets: readonly V1Container[], settings: MountSettings): V1Container[] {
-  return (pod.spec?.containers ?? []).map((c) => (targets.includes(c) ? withAppMount(c, settings) : c));
+  return (pod.spec?.containers ?? []).map((c) => (targets.includes(c) ? withAppMount(pod, c, settings) : c));
 }
 
 // The sidecar and volumes follow from the settings alone; a webhook sees the same few
@@ -151,16 +191,20 @@ function checkNameClashes(pod: V1Pod): void {
  * the mount. Only the mount annotations matter, so a pod injected offline with another
  * config is not refused here for settings it already has.
  */
-function topUp(pod: V1Pod, settings: MountSettings, version: string, warnings: string[]): InjectResult {
+function topUp(pod: V1Pod, status: InjectionStatus, settings: MountSettings, warnings: string[]): InjectResult {
+  if (!(pod.spec?.volumes ?? []).some((v) => v.name === VOLUME_NAME)) {
+    throw new Refusal(
+      `${ANNOTATION_STATUS} records the zkleader sidecar, but the pod has no volume ${JSON.stringify(VOLUME_NAME)}; ` +
+        `remove the ${JSON.stringify(SIDECAR_NAME)} container and the ${ANNOTATION_STATUS} annotation to have it injected afresh`,
+    );
+  }
   const missing = mountTargets(pod, settings).filter((c) => !hasSharedMount(c));
-  if (missing.length === 0) return { kind: 'skipped', reason: 'already-injected', warnings };
-  const previous = parseStatus(pod.metadata?.annotations?.[ANNOTATION_STATUS]);
-  const mounts = [...(previous?.injected.mounts ?? []), ...missing.map((c) => c.name)];
-  // Without a readable record (a hand-made pod), say only what this pass added.
-  const status = previous ?? { version, templateHash: '', injected: { containers: [], volumes: [], mounts: [] } };
+  if (missing.length === 0 && !leadsOnCreate(pod)) return { kind: 'skipped', reason: 'already-injected', warnings };
+  const mounts = [...status.injected.mounts, ...missing.map((c) => c.name)];
+  const withMounts = missing.length === 0 ? pod.metadata : withStatus(pod, { ...status, injected: { ...status.injected, mounts } });
   const result: V1Pod = {
     ...pod,
-    metadata: withStatus(pod, { ...status, injected: { ...status.injected, mounts } }),
+    metadata: startsAsFollower(withMounts, false),
     spec: { ...(pod.spec as V1PodSpec), containers: mountedContainers(pod, missing, settings) },
   };
   return { kind: 'injected', pod: result, warnings };
@@ -183,9 +227,9 @@ function injectFresh(pod: V1Pod, settings: InjectionSettings, warnings: string[]
   const targets = mountTargets(pod, settings);
   const containers = mountedContainers(pod, targets, settings);
   const native = settings.sidecarMode === 'native';
-  const metadata = withStatus(pod, freshStatus(sidecar, volumes, settings, targets.map((c) => c.name)));
-  // A new pod is never the leader until its sidecar says so; without labelling nobody would update the role.
-  metadata.labels = { ...metadata.labels, [LABEL_ELECTION]: settings.election, ...(settings.label && { [LABEL_ROLE]: 'follower' }) };
+  // A new pod is never the leader until its sidecar says so (without labelling nobody would update the role).
+  const recorded = withStatus(pod, freshStatus(sidecar, volumes, settings, targets.map((c) => c.name)));
+  const metadata = startsAsFollower({ ...recorded, labels: { ...recorded.labels, [LABEL_ELECTION]: settings.election } }, settings.label);
   const result: V1Pod = {
     ...pod,
     metadata,
@@ -214,14 +258,15 @@ export function inject(pod: V1Pod, config: InjectorConfig): InjectResult {
   const refused = (message: string): InjectResult => ({ kind: 'refused', message, code: 400, warnings });
   try {
     const existing = findSidecar(pod);
-    if (existing && !isOurSidecar(existing)) {
+    const record = injectedRecord(pod);
+    if (existing && !record) {
       return refused(
-        `the pod already has a container named ${JSON.stringify(SIDECAR_NAME)} that is not the zkleader sidecar (its args do not start with "sidecar"); rename it`,
+        `the pod already has a container named ${JSON.stringify(SIDECAR_NAME)} that zkleader did not inject (no ${ANNOTATION_STATUS} record lists it); rename it`,
       );
     }
-    if (existing) {
+    if (existing && record) {
       const mounts = resolveMountSettings(pod);
-      return mounts.kind === 'refused' ? refused(mounts.message) : topUp(pod, mounts.settings, config.version, warnings);
+      return mounts.kind === 'refused' ? refused(mounts.message) : topUp(pod, record, mounts.settings, warnings);
     }
     const settings = resolveSettings(pod, config, warnings);
     return settings.kind === 'refused' ? refused(settings.message) : injectFresh(pod, settings.settings, warnings);

@@ -18,6 +18,14 @@ describe('parseZooKeeperConnectString', () => {
     expect(() => parseZooKeeperConnectString('a:1,b')).toThrow('"b" is not host:port');
     expect(() => parseZooKeeperConnectString('a:1/x//y')).toThrow('the chroot "/x//y" is not an absolute path');
   });
+
+  it.each(['a:1/..', 'a:1/x/./y', 'a:1/x/../y', 'a:1/.'])('refuses the chroot of %j, which ZooKeeper would refuse later', (raw) => {
+    expect(() => parseZooKeeperConnectString(raw)).toThrow('has a "." or ".." component, which ZooKeeper refuses');
+  });
+
+  it('accepts dots inside a chroot component', () => {
+    expect(parseZooKeeperConnectString('a:1/.hidden/v1.2/..x')).toBe('a:1/.hidden/v1.2/..x');
+  });
 });
 
 describe('parseHostPort and parseListenAddress', () => {
@@ -56,7 +64,7 @@ describe('DNS names', () => {
 describe('parseZnodePath', () => {
   it('accepts absolute paths and refuses the rest', () => {
     expect(parseZnodePath('/zkleader/prod')).toBe('/zkleader/prod');
-    for (const bad of ['zkleader', '/', '/a//b', '/a b']) expect(() => parseZnodePath(bad)).toThrow('expected an absolute ZooKeeper path');
+    for (const bad of ['zkleader', '/', '/a//b', '/a b', '/a/..', '/./a']) expect(() => parseZnodePath(bad)).toThrow('expected an absolute ZooKeeper path');
   });
 });
 

@@ -184,6 +184,69 @@ describe('inject: an injected pod', () => {
   });
 });
 
+describe('inject: a created pod never starts as the leader', () => {
+  const leaderMeta = { labels: { app: 'web', 'zkleader.io/role': 'leader' }, annotations: { ...optIn, 'zkleader.io/leader-epoch': '42' } };
+
+  it.each([['labelling on', {}], ['labelling off', { 'zkleader.io/label': 'false' }]])('%s: a template carrying role leader and an epoch gets follower and no epoch', (_case, extra) => {
+    const input = pod({ ...leaderMeta.annotations, ...extra }, {}, leaderMeta.labels);
+    const result = injected(inject(input, config));
+    expect(result.metadata?.labels?.['zkleader.io/role']).toBe('follower');
+    expect(result.metadata?.annotations?.['zkleader.io/leader-epoch']).toBeUndefined();
+  });
+
+  it('an injected pod copied from a running leader is demoted, and a follower copy is left alone', () => {
+    const once = injected(inject(pod(optIn), config));
+    const copy = structuredClone(once);
+    copy.metadata = { ...copy.metadata, labels: { ...copy.metadata?.labels, 'zkleader.io/role': 'leader' }, annotations: { ...copy.metadata?.annotations, 'zkleader.io/leader-epoch': '42' } };
+    const result = injected(inject(copy, config));
+    expect(result.metadata?.labels?.['zkleader.io/role']).toBe('follower');
+    expect(result.metadata?.annotations?.['zkleader.io/leader-epoch']).toBeUndefined();
+    expect(result.spec).toEqual(once.spec);
+    expect(inject(once, config)).toMatchObject({ kind: 'skipped', reason: 'already-injected' });
+  });
+});
+
+describe('inject: which sidecar is ours', () => {
+  it('is the one the status record lists, even after a later webhook set its command', () => {
+    const once = injected(inject(pod(optIn), config));
+    const wrapped = structuredClone(once);
+    const sidecar = wrapped.spec?.initContainers?.[0];
+    if (sidecar) sidecar.command = ['/bin/wrapper'];
+    expect(inject(wrapped, config)).toMatchObject({ kind: 'skipped', reason: 'already-injected' });
+  });
+
+  it('is not a hand-written container named zkleader that runs `sidecar` without the record', () => {
+    const result = inject(pod(optIn, { containers: [{ name: 'web', image: 'web:1' }, { name: 'zkleader', image: 'x:1', args: ['sidecar'] }] }), config);
+    expect(result.kind === 'refused' && result.message).toContain('that zkleader did not inject (no zkleader.io/status record lists it)');
+  });
+
+  it('refuses, naming the volume, when the record lists the sidecar but the volume is gone', () => {
+    const once = injected(inject(pod(optIn), config));
+    const edited = { ...once, spec: { ...once.spec, containers: once.spec?.containers ?? [], volumes: (once.spec?.volumes ?? []).filter((v) => v.name !== 'zkleader') } };
+    const result = inject(edited, config);
+    expect(result.kind === 'refused' && result.message).toMatch(/^zkleader\.io\/status records the zkleader sidecar, but the pod has no volume "zkleader"/);
+  });
+});
+
+describe('inject: mount paths the runtime could not mount', () => {
+  it.each(['/proc', '/proc/zk', '/sys/zk', '/dev', '/dev/shm/zk'])('refuses %s, naming the annotation', (path) => {
+    const result = inject(pod({ ...optIn, 'zkleader.io/mount-path': path }), config);
+    expect(result.kind === 'refused' && result.message).toMatch(/^annotation zkleader\.io\/mount-path: .*which the container runtime mounts itself/);
+  });
+
+  it('allows /process and /device (only the runtime directories themselves are refused)', () => {
+    for (const path of ['/process/zk', '/device']) expect(inject(pod({ ...optIn, 'zkleader.io/mount-path': path }), config).kind).toBe('injected');
+  });
+
+  it('refuses a path inside a mount made read-only, and allows one inside a writable volume', () => {
+    const withMount = (readOnly: boolean) =>
+      pod({ ...optIn }, { containers: [{ name: 'web', image: 'web:1', volumeMounts: [{ name: 'run', mountPath: '/var/run', readOnly }] }], volumes: [{ name: 'run', emptyDir: {} }] });
+    expect(inject(withMount(false), config).kind).toBe('injected');
+    const result = inject(withMount(true), config);
+    expect(result.kind === 'refused' && result.message).toContain('mounts the volume "run" read-only at /var/run, so no mount point can be made for /var/run/zkleader inside it');
+  });
+});
+
 describe('inject: pods as Kubernetes really runs them', () => {
   const sidecarOf = (p: V1Pod) => [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].find((c) => c.name === 'zkleader');
 
