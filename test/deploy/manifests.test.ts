@@ -8,6 +8,7 @@ import { PassThrough } from 'node:stream';
 import { MutatingWebhookConfiguration, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { CronJob, Job } from 'kubernetes-models/batch/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
@@ -44,6 +45,7 @@ const schemas: Record<string, new (data: never) => { validate(): void }> = {
   'batch/v1/Job': Job,
   'batch/v1/CronJob': CronJob,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
   'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': MutatingWebhookConfiguration,
   'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy': ValidatingAdmissionPolicy,
   'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding': ValidatingAdmissionPolicyBinding,
@@ -270,6 +272,21 @@ describe('the webhook', () => {
     for (const e of container?.env ?? []) expect(help).toContain(`[env ${e.name}]`);
     expect(deployedInjectorConfig().image).toBe(image);
     expect(container?.image).toBe(image);
+  });
+
+  it('is reachable only on its two ports and opens no connection (NetworkPolicy)', () => {
+    const policy = find<{ spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: { ports: { port: string }[]; from?: unknown[] }[]; egress: unknown[] } }>(
+      rendered.webhook,
+      'NetworkPolicy',
+      'zkleader-webhook',
+    );
+    expect(matches(policy.spec.podSelector.matchLabels, deployment.spec?.template.metadata?.labels)).toBe(true);
+    expect(policy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    expect(policy.spec.egress).toEqual([]);
+    // Named ports, so they follow the container: https (8443) and metrics (9090).
+    expect(policy.spec.ingress.map((rule) => rule.ports.map((p) => p.port))).toEqual([['https'], ['metrics']]);
+    for (const name of ['https', 'metrics']) expect(container?.ports?.some((p) => p.name === name)).toBe(true);
+    expect(service.spec?.ports?.[0]?.targetPort).toBe('https');
   });
 
   it('has no API access: no token, no binding', () => {
