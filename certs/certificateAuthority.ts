@@ -69,7 +69,7 @@ function subjectKeyIdentifier(cert: forge.pki.Certificate): string {
   return cert.generateSubjectKeyIdentifier().getBytes();
 }
 
-/** A self-signed CA (10 years by default) that signs the webhook's serving certificates. */
+/** A self-signed CA (10 years by default, pathlen:0) that signs the webhook's serving certificates. */
 export async function createCertificateAuthority(
   opts: { commonName?: string; validityDays?: number; now?: Date } = {},
 ): Promise<CertificatePair> {
@@ -82,7 +82,9 @@ export async function createCertificateAuthority(
   cert.setSubject(subject);
   cert.setIssuer(subject);
   cert.setExtensions([
-    { name: 'basicConstraints', cA: true, critical: true },
+    // pathlen:0: this CA signs serving certificates only, never another CA, so a leaked
+    // serving key cannot be turned into an intermediate CA that the caBundle would trust.
+    { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ]);

@@ -1,6 +1,6 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { CertificateInfo } from './certificateInfo.js';
-import { matchesPrivateKey, readCertificate, splitPemBundle } from './certificateInfo.js';
+import { matchesPrivateKey, readCertificate, readableCertificates, splitPemBundle } from './certificateInfo.js';
 import type { StoredCertificates } from './rotationPlan.js';
 
 /** Keys of the webhook's Secret: kubernetes.io/tls plus the trust bundle and the CA key. */
@@ -8,6 +8,20 @@ export const secretKeys = { cert: 'tls.crt', key: 'tls.key', caBundle: 'ca.crt',
 export const caRotatedAtAnnotation = 'zkleader.io/ca-rotated-at';
 
 export type SecretReading = { kind: 'stored'; certificates: StoredCertificates } | { kind: 'unusable'; reason: string };
+
+/**
+ * A time as this tool writes it (toISOString) or a person would: ISO 8601 with a zone.
+ * Date.parse alone is too lenient: it reads "1" as the year 2001, which would end a
+ * grace period at once.
+ */
+const isoTimeWithZone = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i;
+
+/** The annotation as a time; undefined when absent, 'unreadable' when it is not an ISO 8601 time with a zone. */
+export function parseCaRotatedAt(value: string | undefined): Date | undefined | 'unreadable' {
+  if (value === undefined) return undefined;
+  const time = isoTimeWithZone.test(value.trim()) ? new Date(value.trim()) : undefined;
+  return time === undefined || Number.isNaN(time.getTime()) ? 'unreadable' : time;
+}
 
 function decode(secret: V1Secret, key: string, where: string): string {
   const value = secret.data?.[key];
@@ -18,6 +32,9 @@ function decode(secret: V1Secret, key: string, where: string): string {
 /**
  * Reads the certificates of the Secret; anything missing or inconsistent makes it
  * unusable (the caller then issues everything anew) with a reason naming the key.
+ * An unreadable zkleader.io/ca-rotated-at annotation does not: it only records when
+ * the grace period started, so it is passed on as unreadableCaRotatedAt for the
+ * rotation plan to decide.
  */
 export function readCertificateSecret(secret: V1Secret): SecretReading {
   const where = `Secret ${secret.metadata?.namespace ?? ''}/${secret.metadata?.name ?? ''}`;
@@ -32,14 +49,34 @@ export function readCertificateSecret(secret: V1Secret): SecretReading {
     const signingCa = trustedCas.find((ca) => matchesPrivateKey(ca, caKeyPem));
     if (!signingCa) throw new Error(`${secretKeys.caKey} of ${where} belongs to no certificate of ${secretKeys.caBundle}`);
     const rotated = secret.metadata?.annotations?.[caRotatedAtAnnotation];
-    const caRotatedAt = rotated === undefined ? undefined : new Date(rotated);
-    if (caRotatedAt !== undefined && Number.isNaN(caRotatedAt.getTime())) {
-      throw new Error(`annotation ${caRotatedAtAnnotation} of ${where}: expected an ISO time, got ${JSON.stringify(rotated)}`);
-    }
-    return { kind: 'stored', certificates: { signingCa, caKeyPem, serving, servingKeyPem, trustedCas, caRotatedAt } };
+    const caRotatedAt = parseCaRotatedAt(rotated);
+    return {
+      kind: 'stored',
+      certificates: {
+        signingCa,
+        caKeyPem,
+        serving,
+        servingKeyPem,
+        trustedCas,
+        caRotatedAt: caRotatedAt === 'unreadable' ? undefined : caRotatedAt,
+        ...(caRotatedAt === 'unreadable' && { unreadableCaRotatedAt: rotated }),
+      },
+    };
   } catch (err) {
     return { kind: 'unusable', reason: (err as Error).message };
   }
+}
+
+/**
+ * The certificates of the Secret's ca.crt that can be read, whatever else is wrong with
+ * the Secret: when it is unusable they must stay trusted while the pods still serve a
+ * certificate one of them signed.
+ */
+export function bundledCertificates(secret: V1Secret): CertificateInfo[] {
+  const value = secret.data?.[secretKeys.caBundle];
+  if (value === undefined) return [];
+  const where = `Secret ${secret.metadata?.namespace ?? ''}/${secret.metadata?.name ?? ''}`;
+  return readableCertificates(Buffer.from(value, 'base64').toString('utf8'), `${secretKeys.caBundle} of ${where}`);
 }
 
 /** The trust bundle: the signing CA first, then the CAs kept for the rotation, each once. */
@@ -62,7 +99,9 @@ export interface SecretContent {
 /** The Secret holding `content`; `base` keeps the metadata (resourceVersion, labels) of the stored one. */
 export function buildCertificateSecret(name: string, namespace: string, content: SecretContent, base?: V1Secret): V1Secret {
   const annotations = { ...base?.metadata?.annotations };
+  // Set, or removed: a stale or unreadable time copied forward would be read again on every run.
   if (content.caRotatedAt) annotations[caRotatedAtAnnotation] = content.caRotatedAt.toISOString();
+  else delete annotations[caRotatedAtAnnotation];
   const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
   return {
     apiVersion: 'v1',

@@ -26,6 +26,8 @@ function objectName(raw: string): string {
 function ipList(raw: string): string[] {
   const ips = raw.split(',').map((s) => s.trim()).filter(Boolean);
   for (const ip of ips) if (isIP(ip) === 0) throw new Error(`expected a comma list of IP addresses, got ${JSON.stringify(ip)}`);
+  // node-forge cannot encode an IPv4-mapped IPv6 address (::ffff:a.b.c.d) as a SAN.
+  for (const ip of ips) if (/^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(ip)) throw new Error(`${JSON.stringify(ip)} is an IPv4-mapped IPv6 address; give the IPv4 address ${ip.slice(7)} instead`);
   return ips;
 }
 

@@ -1,11 +1,11 @@
-import type { AdmissionregistrationV1Api, CoreV1Api, V1Secret } from '@kubernetes/client-node';
+import type { AdmissionregistrationV1Api, CoreV1Api, V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
 import { ApiException, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { createCertificateAuthority, createServingCertificate } from './certificateAuthority.js';
 import { readCertificate } from './certificateInfo.js';
-import { buildCertificateSecret, caBundlePem, readCertificateSecret, secretDiffers, type SecretContent } from './certificateSecret.js';
+import { buildCertificateSecret, bundledCertificates, caBundlePem, readCertificateSecret, secretDiffers, type SecretContent } from './certificateSecret.js';
 import { planRotation } from './rotationPlan.js';
-import { caBundlePatch } from './webhookCaBundle.js';
+import { caBundlePatch, configuredCertificates } from './webhookCaBundle.js';
 
 export interface ClusterCertificatesTarget {
   readonly namespace: string;
@@ -43,11 +43,23 @@ async function readSecret(apis: KubernetesApis, target: ClusterCertificatesTarge
   }
 }
 
-async function desiredContent(stored: V1Secret | undefined, target: ClusterCertificatesTarget, now: Date): Promise<{ content: SecretContent; reasons: readonly string[] }> {
+async function desiredContent(
+  stored: V1Secret | undefined,
+  config: V1MutatingWebhookConfiguration | undefined,
+  target: ClusterCertificatesTarget,
+  now: Date,
+): Promise<{ content: SecretContent; reasons: readonly string[] }> {
   const reading = stored ? readCertificateSecret(stored) : undefined;
   const current = reading?.kind === 'stored' ? reading.certificates : undefined;
-  const missing = reading?.kind === 'unusable' ? reading.reason : `Secret ${target.namespace}/${target.secretName} does not exist`;
-  const plan = planRotation(current, { now, dnsNames: target.dnsNames, graceMs: target.graceMs }, missing);
+  const missing =
+    reading?.kind === 'unusable'
+      ? `${reading.reason}; issuing a new CA and serving certificate`
+      : `Secret ${target.namespace}/${target.secretName} does not exist; issuing a CA and serving certificate`;
+  // A hand-edited Secret (no ca.key, say) is unusable, but the webhook pods still serve
+  // the certificate they loaded: what the Secret and the webhook configuration trusted
+  // so far stays trusted for the grace period, as in a normal CA rotation.
+  const previousCas = current ? [] : [...(stored ? bundledCertificates(stored) : []), ...(config ? configuredCertificates(config) : [])];
+  const plan = planRotation(current, { now, dnsNames: target.dnsNames, ipAddresses: target.ipAddresses, graceMs: target.graceMs }, missing, previousCas);
   const ca = plan.issueCa || !current ? await createCertificateAuthority({ now }) : { certPem: current.signingCa.pem, keyPem: current.caKeyPem };
   const serving =
     plan.issueServing || !current
@@ -65,14 +77,16 @@ async function desiredContent(stored: V1Secret | undefined, target: ClusterCerti
   };
 }
 
-async function patchWebhookConfiguration(apis: KubernetesApis, name: string, bundle: string): Promise<number> {
-  let config;
+async function readWebhookConfiguration(apis: KubernetesApis, name: string): Promise<V1MutatingWebhookConfiguration> {
   try {
-    config = await apis.admission.readMutatingWebhookConfiguration({ name });
+    return await apis.admission.readMutatingWebhookConfiguration({ name });
   } catch (err) {
     if (statusOf(err) === 404) throw new Error(`MutatingWebhookConfiguration ${name} does not exist; apply deploy/ first (kubectl apply -k deploy)`, { cause: err });
     throw err;
   }
+}
+
+async function patchWebhookConfiguration(apis: KubernetesApis, name: string, config: V1MutatingWebhookConfiguration, bundle: string): Promise<number> {
   const ops = caBundlePatch(config, bundle);
   if (ops.length === 0) return 0;
   await apis.admission.patchMutatingWebhookConfiguration({ name, body: ops }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch));
@@ -81,9 +95,10 @@ async function patchWebhookConfiguration(apis: KubernetesApis, name: string, bun
 
 async function reconcileOnce(apis: KubernetesApis, target: ClusterCertificatesTarget, now: Date): Promise<ClusterCertificatesResult> {
   const stored = await readSecret(apis, target);
-  const { content, reasons } = await desiredContent(stored, target, now);
+  const config = target.webhookConfigName ? await readWebhookConfiguration(apis, target.webhookConfigName) : undefined;
+  const { content, reasons } = await desiredContent(stored, config, target, now);
   // The webhook configuration trusts the new CA before any pod can serve a certificate it signed.
-  const webhookEntriesPatched = target.webhookConfigName ? await patchWebhookConfiguration(apis, target.webhookConfigName, content.caBundlePem) : 0;
+  const webhookEntriesPatched = target.webhookConfigName && config ? await patchWebhookConfiguration(apis, target.webhookConfigName, config, content.caBundlePem) : 0;
   const desired = buildCertificateSecret(target.secretName, target.namespace, content, stored);
   if (!stored) {
     await apis.core.createNamespacedSecret({ namespace: target.namespace, body: desired });

@@ -68,6 +68,11 @@ describe('zkleader certs in-cluster (against the API emulator)', () => {
     emu.clearFaults();
   });
 
+  it('refuses an IPv4-mapped IPv6 SAN with exit 2, naming the address (node-forge cannot encode it)', async () => {
+    const { code, stderr } = await zkleader([...inClusterArgs(), '--ip-addresses', '127.0.0.1,::ffff:10.0.0.1']);
+    expect([code, stderr.trim()]).toEqual([2, 'zkleader certs: --ip-addresses: "::ffff:10.0.0.1" is an IPv4-mapped IPv6 address; give the IPv4 address 10.0.0.1 instead']);
+  });
+
   it('fails clearly, and writes no Secret, when the webhook configuration is not there', async () => {
     const { code, stderr } = await zkleader(inClusterArgs());
     expect(code).toBe(1);
@@ -131,6 +136,127 @@ describe('zkleader certs in-cluster (against the API emulator)', () => {
     expect(again.stdout).toContain('unchanged; 1 webhook entries patched');
     expect(writes(before)).toEqual(['PATCH /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/zkleader']);
     expect(await configBundles()).toEqual([bundle, bundle]);
+  });
+});
+
+/** Whether a TLS client trusting `trusted` (and only it) accepts a server presenting `pair`: 'accepted' or the client's error. */
+async function clientVerdict(pair: { cert: string; key: string }, trusted: string): Promise<string> {
+  const server = createServer(pair, (socket) => socket.end('ok'));
+  try {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    return await new Promise<string>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port, servername: dnsNames[2], ca: trusted }, () => socket.once('data', () => resolve('accepted')));
+      socket.on('error', (err) => resolve(err.message));
+    });
+  } finally {
+    server.close();
+  }
+}
+
+describe('zkleader certs after a hand edit of the Secret (against the API emulator)', () => {
+  const servedPair = (secret: V1Secret | undefined) => ({ cert: secretText(secret, 'tls.crt'), key: secretText(secret, 'tls.key') });
+  const firstCa = (bundle: string) => splitPemBundle(bundle)[0];
+
+  beforeEach(async () => {
+    await core.deleteNamespacedSecret({ name: secretName, namespace }).catch(() => undefined);
+    await admission.deleteMutatingWebhookConfiguration({ name: 'zkleader' }).catch(() => undefined);
+    await admission.createMutatingWebhookConfiguration({ body: structuredClone(shippedConfig) });
+    const created = await zkleader(inClusterArgs());
+    expect([created.code, created.stderr]).toEqual([0, '']);
+  });
+
+  /**
+   * After the run that followed the hand edit: the pods still serve `old` until they
+   * reload, so the webhook configuration must trust it and the Secret's new certificate alike.
+   */
+  async function expectBothServedCertificatesVerify(run: { code: number; stderr: string }, old: { cert: string; key: string }): Promise<void> {
+    expect([run.code, run.stderr]).toEqual([0, '']);
+    const bundles = await configBundles();
+    const secret = emu.getSecret(namespace, secretName);
+    expect({ old: await clientVerdict(old, bundles[0] ?? ''), new: await clientVerdict(servedPair(secret), bundles[0] ?? '') }).toEqual({ old: 'accepted', new: 'accepted' });
+    expect(bundles).toEqual([secretText(secret, 'ca.crt'), secretText(secret, 'ca.crt')]);
+  }
+
+  /** A second run issues nothing: no new CA, no write. */
+  async function expectSecondRunChangesNothing(): Promise<void> {
+    const bundles = await configBundles();
+    const before = emu.requests.length;
+    const again = await zkleader(inClusterArgs());
+    expect([again.code, again.stderr]).toEqual([0, '']);
+    expect(again.stdout).toContain(`Secret ${namespace}/${secretName} unchanged; 0 webhook entries patched`);
+    expect(writes(before)).toEqual([]);
+    expect(firstCa((await configBundles())[0] ?? '')).toBe(firstCa(bundles[0] ?? ''));
+  }
+
+  it('an unreadable zkleader.io/ca-rotated-at annotation: ignored and dropped, no new CA, the served certificate still verifies', async () => {
+    const stored = emu.getSecret(namespace, secretName);
+    const oldCa = firstCa(secretText(stored, 'ca.crt'));
+    const old = servedPair(stored);
+    await core.patchNamespacedSecret(
+      { name: secretName, namespace, body: { metadata: { annotations: { 'zkleader.io/ca-rotated-at': 'yesterday' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+
+    const run1 = await zkleader(inClusterArgs());
+    await expectBothServedCertificatesVerify(run1, old);
+    expect(run1.stdout).toContain(`Secret ${namespace}/${secretName} updated; 0 webhook entries patched`);
+    const secret = emu.getSecret(namespace, secretName);
+    expect(secret?.metadata?.annotations?.['zkleader.io/ca-rotated-at']).toBeUndefined();
+    expect(firstCa(secretText(secret, 'ca.crt'))).toBe(oldCa);
+    expect(servedPair(secret)).toEqual(old);
+    await expectSecondRunChangesNothing();
+  });
+
+  it('ca.key deleted: a new CA, with the old CA kept in the caBundle for the grace period, then dropped', async () => {
+    const stored = emu.getSecret(namespace, secretName);
+    const oldCa = firstCa(secretText(stored, 'ca.crt'));
+    const old = servedPair(stored);
+    const edited = structuredClone(stored) as V1Secret;
+    delete edited.data?.['ca.key'];
+    await core.replaceNamespacedSecret({ name: secretName, namespace, body: edited });
+
+    const run1 = await zkleader(inClusterArgs());
+    await expectBothServedCertificatesVerify(run1, old);
+    expect(run1.stdout).toContain(`Secret ${namespace}/${secretName} updated; 2 webhook entries patched`);
+    const secret = emu.getSecret(namespace, secretName);
+    const bundle = splitPemBundle(secretText(secret, 'ca.crt'));
+    expect(bundle.length).toBe(2);
+    expect(bundle[0]).not.toBe(oldCa);
+    expect(bundle[1]).toBe(oldCa);
+    const rotatedAt = Date.parse(secret?.metadata?.annotations?.['zkleader.io/ca-rotated-at'] ?? '');
+    expect(Math.abs(rotatedAt - Date.now())).toBeLessThan(60_000);
+    await expectSecondRunChangesNothing();
+
+    // Once the grace period (--ca-grace, 3600s by default) is over, the old CA goes; still no new CA.
+    const later = await reconcileClusterCertificates(
+      { core, admission },
+      { namespace, secretName, webhookConfigName: 'zkleader', dnsNames, ipAddresses: [], servingValidityDays: 365, graceMs: 60 * 60 * 1000 },
+      () => new Date(rotatedAt + 61 * 60 * 1000),
+      log,
+    );
+    expect(splitPemBundle(later.content.caBundlePem)).toEqual([bundle[0]]);
+    expect(await configBundles()).toEqual([bundle[0], bundle[0]]);
+  });
+
+  it('the Secret recreated as `kubectl create secret tls` leaves it (no ca.crt, no ca.key): the caBundle keeps the CA it had', async () => {
+    const stored = emu.getSecret(namespace, secretName);
+    const oldCa = firstCa(secretText(stored, 'ca.crt'));
+    const old = servedPair(stored);
+    await core.deleteNamespacedSecret({ name: secretName, namespace });
+    await core.createNamespacedSecret({
+      namespace,
+      body: { metadata: { name: secretName }, type: 'kubernetes.io/tls', data: { 'tls.crt': stored?.data?.['tls.crt'] ?? '', 'tls.key': stored?.data?.['tls.key'] ?? '' } },
+    });
+
+    const run1 = await zkleader(inClusterArgs());
+    await expectBothServedCertificatesVerify(run1, old);
+    expect(run1.stdout).toContain(`Secret ${namespace}/${secretName} updated; 2 webhook entries patched`);
+    const bundle = splitPemBundle(secretText(emu.getSecret(namespace, secretName), 'ca.crt'));
+    expect(bundle.length).toBe(2);
+    expect(bundle[1]).toBe(oldCa);
+    await expectSecondRunChangesNothing();
   });
 });
 

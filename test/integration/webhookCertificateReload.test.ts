@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { parse as parseYaml } from 'yaml';
+import { createCertificateAuthority, createServingCertificate, type CertificatePair } from '../../certs/certificateAuthority.js';
 import { WebhookMetrics } from '../../src/webhookMetrics.js';
 import { startWebhookServer, type RunningWebhook } from '../../src/webhookServer.js';
 import { goldenConfig, goldenDir } from '../support/goldenInject.js';
@@ -101,5 +102,78 @@ describe('certificate reload under load', () => {
     expect(metrics).toMatch(/result="loaded"\} 2$/m);
     expect(metrics).toMatch(/result="rejected"\} [2-9]$/m);
     expect(webhook.reloader.loaded).toBe(true);
+  });
+});
+
+describe('certificate reload refuses a pair outside its validity period', () => {
+  const dayMs = 24 * 60 * 60 * 1000;
+  let own: RunningWebhook;
+  let ownDir: string;
+  let ca: CertificatePair;
+  let current: CertificatePair;
+  let expired: CertificatePair;
+  let notYetValid: CertificatePair;
+  let renewed: CertificatePair;
+
+  beforeAll(async () => {
+    const now = Date.now();
+    ca = await createCertificateAuthority({ commonName: 'zkleader-test-ca', now: new Date(now - 500 * dayMs) });
+    const serving = (from: number, validityDays = 365) =>
+      createServingCertificate(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], now: new Date(from), validityDays });
+    // Signed by the CA the client trusts and matching their keys: only the dates are wrong.
+    [current, expired, notYetValid, renewed] = await Promise.all([serving(now), serving(now - 400 * dayMs), serving(now + 30 * dayMs), serving(now)]);
+    ownDir = temporaryDirectory('zkleader-reload-validity-');
+    const files = writePair(ownDir, current);
+    own = await startWebhookServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      tlsCertFile: files.certFile,
+      tlsKeyFile: files.keyFile,
+      config: goldenConfig(),
+      logger: pino({ level: 'silent' }),
+      metrics: new WebhookMetrics({ processMetrics: false }),
+      certificatePollMs: 200,
+    });
+  });
+
+  afterAll(async () => {
+    await own?.close();
+    if (ownDir) rmSync(ownDir, { recursive: true, force: true });
+  });
+
+  const reloads = async (result: 'loaded' | 'rejected') => {
+    const text = await own.metrics.registry.getSingleMetricAsString('zkleader_webhook_certificate_reloads_total');
+    return Number(new RegExp(`result="${result}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  };
+  /** Waits until the reloader has judged the files (a result was counted), then two more polls for a half-written pair. */
+  const settled = async (counted: () => Promise<boolean>) => {
+    const deadline = Date.now() + 5_000;
+    while (!(await counted()) && Date.now() < deadline) await sleep(50);
+    await sleep(500);
+  };
+  const servedSerial = async () => (await httpsRequest(own.port, { method: 'GET', path: '/healthz', ca: ca.certPem })).serial;
+
+  it('keeps serving the old certificate (TLS handshake shows its serial) after an expired pair and a pair not valid yet are written', async () => {
+    const oldSerial = serialOf(current.certPem);
+    expect(await servedSerial()).toBe(oldSerial);
+    const served: Record<string, string | undefined> = {};
+    for (const [label, pair] of [
+      ['expired', expired],
+      ['not valid yet', notYetValid],
+    ] as const) {
+      const rejectedBefore = await reloads('rejected');
+      writePair(ownDir, pair);
+      await settled(async () => (await reloads('rejected')) > rejectedBefore);
+      // Were the pair installed, this handshake would fail: "certificate has expired" / "certificate is not yet valid".
+      served[label] = await servedSerial().catch((err: Error) => err.message);
+    }
+    expect(served).toEqual({ expired: oldSerial, 'not valid yet': oldSerial });
+    expect(own.reloader.status()).toEqual({ ready: true });
+    expect(await reloads('loaded')).toBe(1);
+    expect(await reloads('rejected')).toBeGreaterThanOrEqual(2);
+
+    // The reloader is still at work: a pair valid now replaces the old one.
+    writePair(ownDir, renewed);
+    await settled(async () => (await reloads('loaded')) > 1);
+    expect(await servedSerial()).toBe(serialOf(renewed.certPem));
   });
 });

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer, type Server } from 'node:tls';
 import { promisify } from 'node:util';
+import forge from 'node-forge';
+import { canonicalIp, readCertificate } from '../../../certs/certificateInfo.js';
 import {
   type CertificatePair,
   createCertificateAuthority,
@@ -51,6 +53,25 @@ describe('createCertificateAuthority', () => {
     expect(cert.checkPrivateKey(createPrivateKey(pair.keyPem))).toBe(true);
   });
 
+  it('is limited to pathlen:0 (it signs serving certificates, never another CA), and its chains still verify', async () => {
+    const forgeCa = forge.pki.certificateFromPem(ca.certPem);
+    expect(forgeCa.getExtension('basicConstraints')).toEqual(expect.objectContaining({ cA: true, critical: true, pathLenConstraint: 0 }));
+    const dir = mkdtempSync(join(tmpdir(), 'zkleader-ca-'));
+    try {
+      writeFileSync(join(dir, 'ca.crt'), ca.certPem);
+      writeFileSync(join(dir, 'tls.crt'), serving.certPem);
+      const text = await promisify(execFile)('openssl', ['x509', '-noout', '-text', '-in', join(dir, 'ca.crt')]);
+      expect(text.stdout).toMatch(/X509v3 Basic Constraints: critical\s+CA:TRUE, pathlen:0/);
+      const verified = await promisify(execFile)('openssl', ['verify', '-x509_strict', '-purpose', 'sslserver', '-CAfile', join(dir, 'ca.crt'), join(dir, 'tls.crt')]);
+      expect(verified.stdout.trim()).toBe(`${join(dir, 'tls.crt')}: OK`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const [caCert, servingCert] = [new X509Certificate(ca.certPem), new X509Certificate(serving.certPem)];
+    expect(caCert.ca).toBe(true);
+    expect(servingCert.checkIssued(caCert) && servingCert.verify(caCert.publicKey)).toBe(true);
+  });
+
   it('gives every certificate its own serial', async () => {
     const other = await createCertificateAuthority();
     expect(new X509Certificate(other.certPem).serialNumber).not.toBe(new X509Certificate(ca.certPem).serialNumber);
@@ -67,6 +88,11 @@ describe('createServingCertificate', () => {
     expect(cert.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1']);
     expect(cert.subjectAltName?.split(', ')).toEqual([...dnsNames.map((n) => `DNS:${n}`), 'IP Address:127.0.0.1']);
     expect(cert.checkPrivateKey(createPrivateKey(serving.keyPem))).toBe(true);
+  });
+
+  it('reads back its IP address SANs in one spelling', () => {
+    expect(readCertificate(serving.certPem, 'tls.crt').ipAddresses).toEqual(['127.0.0.1']);
+    expect(['::1', '0:0:0:0:0:0:0:1', '2001:DB8:0:0:0:0:0:1', '127.0.0.1', 'not-an-ip'].map(canonicalIp)).toEqual(['::1', '::1', '2001:db8::1', '127.0.0.1', 'not-an-ip']);
   });
 
   it('is valid for a year by default and refuses more', async () => {

@@ -3,8 +3,16 @@ import type { V1MutatingWebhookConfiguration } from '@kubernetes/client-node';
 import fastJsonPatch from 'fast-json-patch';
 import { type CertificatePair, createCertificateAuthority, createServingCertificate } from '../../../certs/certificateAuthority.js';
 import { readCertificate, splitPemBundle } from '../../../certs/certificateInfo.js';
-import { buildCertificateSecret, caBundlePem, caRotatedAtAnnotation, readCertificateSecret, secretDiffers } from '../../../certs/certificateSecret.js';
-import { caBundlePatch } from '../../../certs/webhookCaBundle.js';
+import {
+  buildCertificateSecret,
+  bundledCertificates,
+  caBundlePem,
+  caRotatedAtAnnotation,
+  parseCaRotatedAt,
+  readCertificateSecret,
+  secretDiffers,
+} from '../../../certs/certificateSecret.js';
+import { caBundlePatch, configuredCertificates } from '../../../certs/webhookCaBundle.js';
 
 let ca: CertificatePair;
 let otherCa: CertificatePair;
@@ -76,6 +84,47 @@ describe('the certificate Secret', () => {
     expect(secretDiffers(stored, dropped)).toBe(true);
   });
 
+  it('stays usable with an unreadable ca-rotated-at annotation, passing the text on for the rotation plan', () => {
+    const edited = secret();
+    edited.metadata = { ...edited.metadata, annotations: { [caRotatedAtAnnotation]: 'yesterday' } };
+    const reading = readCertificateSecret(edited);
+    if (reading.kind !== 'stored') throw new Error(`expected a usable Secret, got: ${reading.reason}`);
+    expect(reading.certificates.caRotatedAt).toBeUndefined();
+    expect(reading.certificates.unreadableCaRotatedAt).toBe('yesterday');
+    expect(reading.certificates.signingCa.pem).toBe(ca.certPem);
+  });
+
+  it('reads only ISO 8601 times with a zone as the rotation time', () => {
+    expect(parseCaRotatedAt(undefined)).toBeUndefined();
+    expect(parseCaRotatedAt('2026-05-01T00:00:00.000Z')).toEqual(rotatedAt);
+    expect(parseCaRotatedAt('2026-05-01T02:00+02:00')).toEqual(rotatedAt);
+    // Date.parse would read "1" as 2001 and end a grace period at once.
+    for (const text of ['1', 'yesterday', '2026-05-01', '2026-05-01T00:00:00', '2026-13-01T00:00:00Z', '']) expect([text, parseCaRotatedAt(text)]).toEqual([text, 'unreadable']);
+  });
+
+  it('drops the rotation annotation when there is no rotation time, instead of copying it forward', () => {
+    const base = secret();
+    base.metadata = { ...base.metadata, annotations: { [caRotatedAtAnnotation]: 'yesterday', other: 'kept' } };
+    const bundle = caBundlePem(readCertificate(ca.certPem, 'ca'), [readCertificate(otherCa.certPem, 'other')]);
+    const content = { servingCertPem: serving.certPem, servingKeyPem: serving.keyPem, caBundlePem: bundle, caKeyPem: ca.keyPem, caRotatedAt: undefined };
+    const rebuilt = buildCertificateSecret('tls', 'ns', content, base);
+    expect(rebuilt.metadata?.annotations).toEqual({ other: 'kept' });
+    // Same keys, only the annotation goes: that alone is a change to write.
+    expect(rebuilt.data).toEqual(base.data);
+    expect(secretDiffers(base, rebuilt)).toBe(true);
+  });
+
+  it("reads the readable certificates of ca.crt even when the Secret is unusable", () => {
+    const broken = secret();
+    delete broken.data?.['ca.key'];
+    if (broken.data) broken.data['ca.crt'] = Buffer.from(`${ca.certPem}-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n${otherCa.certPem}`).toString('base64');
+    expect(readCertificateSecret(broken).kind).toBe('unusable');
+    expect(bundledCertificates(broken).map((c) => c.pem)).toEqual([ca.certPem, otherCa.certPem]);
+    const bare = secret();
+    delete bare.data?.['ca.crt'];
+    expect(bundledCertificates(bare)).toEqual([]);
+  });
+
   it('bundles each CA once, the signing CA first', () => {
     const signing = readCertificate(ca.certPem, 'ca');
     const other = readCertificate(otherCa.certPem, 'o');
@@ -113,5 +162,21 @@ describe('caBundlePatch', () => {
     ]);
     const after = fastJsonPatch.applyPatch(structuredClone(before), ops).newDocument;
     expect(after.webhooks?.map((w) => w.clientConfig.caBundle)).toEqual([b64(bundle), b64(bundle), b64(bundle)]);
+  });
+});
+
+describe('configuredCertificates', () => {
+  it("reads each readable certificate of the entries' caBundles once", () => {
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const config: V1MutatingWebhookConfiguration = {
+      metadata: { name: 'zkleader' },
+      webhooks: [
+        { name: 'a', admissionReviewVersions: ['v1'], sideEffects: 'None', clientConfig: { caBundle: b64(ca.certPem + otherCa.certPem) } },
+        { name: 'b', admissionReviewVersions: ['v1'], sideEffects: 'None', clientConfig: { caBundle: b64(`stale${ca.certPem}`) } },
+        { name: 'c', admissionReviewVersions: ['v1'], sideEffects: 'None', clientConfig: { caBundle: b64('not PEM') } },
+        { name: 'd', admissionReviewVersions: ['v1'], sideEffects: 'None', clientConfig: {} },
+      ],
+    };
+    expect(configuredCertificates(config).map((c) => c.pem)).toEqual([ca.certPem, otherCa.certPem]);
   });
 });
