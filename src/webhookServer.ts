@@ -2,34 +2,86 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { SecureContextOptions } from 'node:tls';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
+import { Counter, Gauge } from 'prom-client';
 import { admit } from './admission.js';
+import {
+  BodyAbortedError,
+  BodyTooLargeError,
+  declaredLength,
+  JSON_SHAPE_LIMITS,
+  KEEP_ALIVE_TIMEOUT_MS,
+  LargeReviewTurns,
+  MAX_BODY_BYTES,
+  MAX_CONNECTIONS,
+  MAX_LARGE_REVIEWS_IN_FLIGHT,
+  MAX_REVIEWS_IN_FLIGHT,
+  readBody,
+  RejectionLog,
+  RETRY_AFTER_SECONDS,
+  ReviewSlots,
+  SMALL_REVIEW_BYTES,
+  TLS_HANDSHAKE_TIMEOUT_MS,
+} from './admissionLimits.js';
 import { MalformedReviewError, readAdmissionReview, reviewResponse } from './admissionReview.js';
-import { CertificateReloader } from './certificateReloader.js';
+import { CertificateReloader, type CertificateStatus } from './certificateReloader.js';
 import type { InjectorConfig } from './config.js';
+import { ConnectionGuard, type ConnectionDrop } from './connectionGuard.js';
+import { describeJsonShapeViolation, JsonShapeScanner, type JsonShapeLimit, type JsonShapeViolation } from './jsonShape.js';
 import { formatListenAddress, listenOn } from '../cli/listen.js';
 import type { HostPort as ListenAddress } from '../cli/valueSyntax.js';
 import { WebhookMetrics } from './webhookMetrics.js';
 
-/** Above the API server's own request limit (3 MiB), so a real review is never cut off. */
-export const BODY_LIMIT = '3mb';
+/**
+ * The webhook's TLS: 1.2 and 1.3 only, and on TLS 1.2 only ECDHE key exchange (forward
+ * secrecy) with AEAD ciphers, ECDSA and RSA certificates alike; TLS 1.3's suites are all
+ * AEAD. No RSA key exchange, no CBC, no SHA-1 MACs. Go's crypto/tls, the API server's
+ * client, offers these first. Passed on every setSecureContext too: it otherwise resets them.
+ */
+export const TLS_POLICY: Pick<SecureContextOptions, 'minVersion' | 'ciphers' | 'honorCipherOrder'> = {
+  minVersion: 'TLSv1.2',
+  ciphers: [
+    'TLS_AES_128_GCM_SHA256',
+    'TLS_AES_256_GCM_SHA384',
+    'TLS_CHACHA20_POLY1305_SHA256',
+    'ECDHE-ECDSA-AES128-GCM-SHA256',
+    'ECDHE-RSA-AES128-GCM-SHA256',
+    'ECDHE-ECDSA-AES256-GCM-SHA384',
+    'ECDHE-RSA-AES256-GCM-SHA384',
+    'ECDHE-ECDSA-CHACHA20-POLY1305',
+    'ECDHE-RSA-CHACHA20-POLY1305',
+  ].join(':'),
+  honorCipherOrder: true,
+};
+
+class JsonShapeError extends Error {
+  constructor(readonly violation: JsonShapeViolation) {
+    super(describeJsonShapeViolation(violation));
+  }
+}
+
+const SHAPE_REASONS: Record<JsonShapeLimit, string> = { depth: 'too-deep', containers: 'too-many-containers', members: 'too-many-members' };
 
 export interface WebhookAppOptions {
   config: InjectorConfig;
   logger: Logger;
   metrics: WebhookMetrics;
-  /** /readyz answers 200 only while this is true (a serving certificate is loaded). */
-  ready: () => boolean;
+  /** /readyz answers 200 only while this says ready (a valid serving certificate is loaded), else 503 with the reason. */
+  ready: () => CertificateStatus;
   /** True once the webhook is stopping: /readyz answers 503, everything else is still served. */
   draining?: () => boolean;
+  /** The bound on reviews in flight (src/admissionLimits.ts). */
+  slots?: ReviewSlots;
+  /** Where refused requests are logged, at a bounded rate. */
+  rejections?: RejectionLog;
 }
 
 const DRAINING = 'draining: the webhook is stopping; it still serves POST /mutate until the drain period ends';
 
-interface BodyParserError {
+interface HttpError {
   status?: number;
-  type?: string;
   message: string;
 }
 
@@ -45,7 +97,16 @@ function podName(object: unknown): string | undefined {
 }
 
 /** The HTTP layer only: decode the review, call admit(), encode the answer, count it. */
-export function createWebhookApp({ config, logger, metrics, ready, draining = () => false }: WebhookAppOptions): express.Express {
+export function createWebhookApp({
+  config,
+  logger,
+  metrics,
+  ready,
+  draining = () => false,
+  slots = new ReviewSlots(),
+  rejections = new RejectionLog(logger),
+}: WebhookAppOptions): express.Express {
+  const largeTurns = new LargeReviewTurns();
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -55,23 +116,107 @@ export function createWebhookApp({ config, logger, metrics, ready, draining = ()
     if (draining()) res.set('Connection', 'close');
     next();
   });
-  const parseJson = express.json({ limit: BODY_LIMIT, type: () => true });
+
+  /**
+   * Refuses a request with a JSON error, counted and logged at the rejection log's rate.
+   * `close`: the body was not read (in full); the connection closes after the answer, so
+   * nothing more of it is read.
+   */
+  const refuse = (req: Request, res: Response, status: number, reason: string, message: string, opts: { close?: boolean; headers?: Record<string, string> } = {}) => {
+    const start = res.locals.start as bigint | undefined;
+    if (start !== undefined) metrics.admission('error', elapsedSeconds(start), reason);
+    rejections.warn(reason, { status, path: req.path, remoteAddress: req.socket.remoteAddress }, message);
+    if (res.headersSent) return;
+    if (opts.close) res.set('Connection', 'close');
+    if (opts.headers) res.set(opts.headers);
+    res.status(status).json({ error: message });
+  };
 
   const startTimer = (_req: Request, res: Response, next: NextFunction) => {
     res.locals.start = process.hrtime.bigint();
     next();
   };
 
-  app.post('/mutate', startTimer, parseJson, (req: Request, res: Response) => {
+  /**
+   * Takes a place among the reviews in flight when the headers arrive, before any byte of
+   * the body is read: beyond the bound, 503 at once, and the body is never read.
+   */
+  const takeSlot = (req: Request, res: Response, next: NextFunction) => {
+    const length = declaredLength(req);
+    const large = length === undefined || length > SMALL_REVIEW_BYTES;
+    const release = slots.tryAcquire(large);
+    if (!release) {
+      const which = large ? `${slots.maxLarge} with a body over ${SMALL_REVIEW_BYTES / 1024} KiB` : `${slots.max}`;
+      refuse(req, res, 503, 'overloaded', `too many admission reviews in flight (at most ${which}); retry in ${RETRY_AFTER_SECONDS} s`, {
+        close: true,
+        headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) },
+      });
+      return;
+    }
+    // 'close' comes after the answer is sent, and when the client goes away first.
+    res.once('close', release);
+    next();
+  };
+
+  /**
+   * Reads the body (at most MAX_BODY_BYTES), checks its shape (src/jsonShape.ts), and only
+   * then parses it: a hostile body is refused before it is built in memory.
+   */
+  const readReview = async (req: Request, res: Response, next: NextFunction) => {
+    const encoding = req.headers['content-encoding'];
+    if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
+      // The API server sends reviews uncompressed; a compressed body could inflate past every limit.
+      refuse(req, res, 415, 'unsupported-encoding', `unsupported Content-Encoding ${JSON.stringify(encoding)}: send the review uncompressed`, { close: true });
+      return;
+    }
+    let body: Buffer;
+    const scanner = new JsonShapeScanner(JSON_SHAPE_LIMITS);
+    try {
+      body = await readBody(req, MAX_BODY_BYTES, (chunk) => {
+        const violation = scanner.push(chunk);
+        return violation && new JsonShapeError(violation);
+      });
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) {
+        refuse(req, res, 413, 'too-large', `request body larger than ${MAX_BODY_BYTES / 1024 / 1024} MiB (${MAX_BODY_BYTES} bytes)`, { close: true });
+        return;
+      }
+      if (err instanceof JsonShapeError) {
+        // Refused at the byte that passed the limit: the rest of the body is never read.
+        refuse(req, res, 400, SHAPE_REASONS[err.violation.limit], `malformed request body: ${describeJsonShapeViolation(err.violation)}`, { close: true });
+        return;
+      }
+      if (err instanceof BodyAbortedError) return;
+      throw err;
+    }
+    const endTurn = body.length > SMALL_REVIEW_BYTES ? await largeTurns.take() : undefined;
+    try {
+      // The client may have gone while this review waited for its turn.
+      if (res.writableEnded || req.socket.destroyed) return;
+      try {
+        // An empty body reads as {} (as express.json did): the review check names what is missing.
+        const parsed: unknown = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
+        if (typeof parsed !== 'object' || parsed === null) throw new SyntaxError(`expected a JSON object, got ${parsed === null ? 'null' : typeof parsed}`);
+        req.body = parsed;
+      } catch (err) {
+        refuse(req, res, 400, 'malformed', `malformed request body: ${(err as Error).message}`);
+        return;
+      }
+      // The rest of the chain (admit, answer) is synchronous: it runs within this turn.
+      next();
+    } finally {
+      endTurn?.();
+    }
+  };
+
+  app.post('/mutate', startTimer, takeSlot, readReview, (req: Request, res: Response) => {
     const start = res.locals.start as bigint;
     let request;
     try {
       request = readAdmissionReview(req.body);
     } catch (err) {
       if (!(err instanceof MalformedReviewError)) throw err;
-      metrics.admission('error', elapsedSeconds(start), 'malformed');
-      logger.warn({ err: err.message }, 'malformed AdmissionReview');
-      res.status(400).json({ error: `malformed AdmissionReview: ${err.message}` });
+      refuse(req, res, 400, 'malformed', `malformed AdmissionReview: ${err.message}`);
       return;
     }
     const { uid } = request;
@@ -108,23 +253,26 @@ export function createWebhookApp({ config, logger, metrics, ready, draining = ()
   });
   app.get('/readyz', (_req: Request, res: Response) => {
     if (draining()) res.status(503).json({ status: 'draining', reason: DRAINING });
-    else if (ready()) res.json({ status: 'ready' });
-    else res.status(503).json({ status: 'not ready', reason: 'no serving certificate loaded' });
+    else {
+      const status = ready();
+      if (status.ready) res.json({ status: 'ready' });
+      else res.status(503).json({ status: 'not ready', reason: status.reason ?? 'not ready' });
+    }
   });
   app.use((req: Request, res: Response) => {
     res.status(404).json({ error: `no route ${req.method} ${req.path}; expected POST /mutate` });
   });
-  // Express 5 passes body-parser failures here: too large, broken JSON, unsupported encoding.
-  app.use((err: BodyParserError, req: Request, res: Response, _next: NextFunction) => {
+  // Anything thrown on the way: a client error express found (a 4xx status), else a bug.
+  app.use((err: HttpError, req: Request, res: Response, _next: NextFunction) => {
     const status = err.status !== undefined && err.status >= 400 && err.status < 500 ? err.status : 500;
-    const start = res.locals.start as bigint | undefined;
-    if (start !== undefined) metrics.admission('error', elapsedSeconds(start), status === 413 ? 'too-large' : status === 500 ? 'internal' : 'malformed');
-    const message =
-      status === 413 ? `request body larger than ${BODY_LIMIT}` : status === 500 ? 'internal error' : `malformed request body: ${err.message}`;
-    if (status === 500) logger.error({ err, path: req.path }, 'request failed');
-    else logger.warn({ status, type: err.type, path: req.path }, message);
-    if (res.headersSent) return;
-    res.status(status).json({ error: message });
+    if (status === 500) {
+      const start = res.locals.start as bigint | undefined;
+      if (start !== undefined) metrics.admission('error', elapsedSeconds(start), 'internal');
+      logger.error({ err, path: req.path }, 'request failed');
+      if (!res.headersSent) res.status(500).json({ error: 'internal error' });
+      return;
+    }
+    refuse(req, res, status, 'malformed', `malformed request: ${err.message}`);
   });
   return app;
 }
@@ -144,6 +292,8 @@ export interface WebhookServerOptions {
 }
 
 export interface RunningWebhook {
+  /** The HTTPS server of POST /mutate (tests read its settings). */
+  readonly server: HttpsServer;
   readonly port: number;
   readonly metricsPort: number | undefined;
   readonly metrics: WebhookMetrics;
@@ -158,6 +308,47 @@ export interface RunningWebhook {
   drain(drainMs: number, cut?: AbortSignal): Promise<void>;
   /** Stops accepting, lets requests in flight finish (at most graceMs), then closes every connection. */
   close(graceMs?: number): Promise<void>;
+}
+
+const CONNECTION_DROPS: Record<ConnectionDrop, string> = {
+  'evicted-in-handshake': `connection limit (${MAX_CONNECTIONS}) reached: closed the oldest connection still in its TLS handshake to make room`,
+  'evicted-idle': `connection limit (${MAX_CONNECTIONS}) reached: closed the connection idle the longest to make room`,
+  'refused-all-busy': `connection limit (${MAX_CONNECTIONS}) reached with every connection serving a request: refused a new connection`,
+};
+
+/** The metrics of the webhook's limits, on its registry (the latest server's, if one registry serves several). */
+function limitMetrics(metrics: WebhookMetrics, slots: ReviewSlots, guard: ConnectionGuard): Counter<'reason'> {
+  const { registry } = metrics;
+  for (const name of ['zkleader_webhook_reviews_in_flight', 'zkleader_webhook_open_connections']) registry.removeSingleMetric(name);
+  new Gauge({
+    name: 'zkleader_webhook_reviews_in_flight',
+    help: `Admission reviews between their headers and their answer, by size (large: over ${SMALL_REVIEW_BYTES / 1024} KiB); at most ${MAX_REVIEWS_IN_FLIGHT}, ${MAX_LARGE_REVIEWS_IN_FLIGHT} large`,
+    labelNames: ['size'] as const,
+    registers: [registry],
+    collect() {
+      this.set({ size: 'small' }, slots.inFlight - slots.largeInFlight);
+      this.set({ size: 'large' }, slots.largeInFlight);
+    },
+  });
+  new Gauge({
+    name: 'zkleader_webhook_open_connections',
+    help: `Open connections of the HTTPS server, by state; at most ${MAX_CONNECTIONS}`,
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      this.set({ state: 'tls-handshake' }, guard.inHandshake);
+      this.set({ state: 'established' }, guard.size - guard.inHandshake);
+    },
+  });
+  const closedName = 'zkleader_webhook_connections_closed_total';
+  const existing = registry.getSingleMetric(closedName);
+  if (existing) return existing as Counter<'reason'>;
+  return new Counter({
+    name: closedName,
+    help: 'Connections the webhook closed to protect itself, by reason: evicted-in-handshake, evicted-idle, refused-all-busy, tls-handshake-timeout',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
 }
 
 async function closeServer(server: HttpServer | HttpsServer, graceMs: number): Promise<void> {
@@ -176,24 +367,48 @@ async function closeServer(server: HttpServer | HttpsServer, graceMs: number): P
 export async function startWebhookServer(opts: WebhookServerOptions): Promise<RunningWebhook> {
   const { logger } = opts;
   const metrics = opts.metrics ?? new WebhookMetrics();
+  const rejections = new RejectionLog(logger);
+  const slots = new ReviewSlots();
+  const guard = new ConnectionGuard(MAX_CONNECTIONS, (why, remoteAddress) => {
+    connectionsClosed.inc({ reason: why });
+    rejections.warn(why, { remoteAddress, maxConnections: MAX_CONNECTIONS }, CONNECTION_DROPS[why]);
+  });
+  const connectionsClosed = limitMetrics(metrics, slots, guard);
   // The one stopping state of the webhook: both servers' /readyz read it.
   let draining = false;
-  const app = createWebhookApp({ config: opts.config, logger, metrics, ready: () => reloader.loaded, draining: () => draining });
+  const app = createWebhookApp({ config: opts.config, logger, metrics, ready: () => reloader.status(), draining: () => draining, slots, rejections });
   const requestTimeout = opts.requestTimeoutMs ?? 30_000;
-  // Node checks the request timeout on this interval (30 s by default).
-  const server = createHttpsServer({ connectionsCheckingInterval: Math.min(1_000, requestTimeout) }, app);
+  const server = createHttpsServer(
+    {
+      ...TLS_POLICY,
+      handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+      // Node checks the request timeout on this interval (30 s by default).
+      connectionsCheckingInterval: Math.min(1_000, requestTimeout),
+    },
+    app,
+  );
   const reloader = new CertificateReloader({
     certFile: opts.tlsCertFile,
     keyFile: opts.tlsKeyFile,
     logger,
-    apply: (pair) => server.setSecureContext(pair),
+    apply: (pair) => server.setSecureContext({ ...TLS_POLICY, ...pair }),
     onResult: (result) => metrics.certificateReload(result),
     ...(opts.certificatePollMs !== undefined && { pollIntervalMs: opts.certificatePollMs }),
   });
   // Far above the API server's 10 s webhook timeout by default.
   server.requestTimeout = requestTimeout;
+  // Runs only while a request's headers arrive, not while a kept-alive connection is idle.
   server.headersTimeout = Math.min(10_000, requestTimeout);
-  server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  guard.attach(server);
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') {
+      connectionsClosed.inc({ reason: 'tls-handshake-timeout' });
+      rejections.warn('tls-handshake-timeout', { remoteAddress: socket.remoteAddress, timeoutMs: TLS_HANDSHAKE_TIMEOUT_MS }, 'closed a connection that did not finish its TLS handshake in time');
+    } else {
+      logger.debug({ err: err.message }, 'TLS handshake failed');
+    }
+  });
   reloader.start();
 
   let metricsServer: HttpServer | undefined;
@@ -201,7 +416,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<Ru
     const address = await listenOn(server, opts.listen, logger);
     let metricsAddress: AddressInfo | undefined;
     if (opts.metricsListen) {
-      metricsServer = createMetricsServer(metrics, () => reloader.loaded, () => draining);
+      metricsServer = createMetricsServer(metrics, () => reloader.status(), () => draining);
       metricsAddress = await listenOn(metricsServer, opts.metricsListen, logger);
     }
     logger.info(
@@ -218,9 +433,14 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<Ru
     const close = async (graceMs = 5_000) => {
       draining = true;
       reloader.stop();
-      await Promise.all([closeServer(server, graceMs), metricsServer ? closeServer(metricsServer, graceMs) : undefined]);
+      const closing = Promise.all([closeServer(server, graceMs), metricsServer ? closeServer(metricsServer, graceMs) : undefined]);
+      // Not yet HTTP connections, so closeIdleConnections() does not see them; none has a request to finish.
+      guard.closeHandshaking();
+      await closing;
+      rejections.close();
     };
     return {
+      server,
       port: address.port,
       metricsPort: metricsAddress?.port,
       metrics,
@@ -248,7 +468,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<Ru
 }
 
 /** Plain HTTP on its own port: Prometheus scrapes it without the webhook's certificate. */
-function createMetricsServer(metrics: WebhookMetrics, ready: () => boolean, draining: () => boolean): HttpServer {
+function createMetricsServer(metrics: WebhookMetrics, ready: () => CertificateStatus, draining: () => boolean): HttpServer {
   return createHttpServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/metrics') {
@@ -259,7 +479,8 @@ function createMetricsServer(metrics: WebhookMetrics, ready: () => boolean, drai
     } else if (req.method === 'GET' && path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (req.method === 'GET' && path === '/readyz') {
-      const [ok, text] = draining() ? [false, `${DRAINING}\n`] : ready() ? [true, 'ok\n'] : [false, 'no serving certificate loaded\n'];
+      const status = ready();
+      const [ok, text] = draining() ? [false, `${DRAINING}\n`] : status.ready ? [true, 'ok\n'] : [false, `${status.reason ?? 'not ready'}\n`];
       res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(text);
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('expected GET /metrics, /healthz or /readyz\n');

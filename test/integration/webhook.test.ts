@@ -107,13 +107,13 @@ describe('the webhook over HTTPS', () => {
     expect((answer.json as { error: string }).error).toMatch(message);
   });
 
-  it('answers a body over 3 MiB with 413, and still takes one just under it', async () => {
+  it('answers a body over 2 MiB with 413, and still takes one just under it', async () => {
     const pod = parseYaml(readFileSync(join(goldenDir, 'bare-pod.yaml'), 'utf8')) as { metadata: { annotations: Record<string, string> } };
-    pod.metadata.annotations['example.com/padding'] = 'x'.repeat(3 * 1024 * 1024);
+    pod.metadata.annotations['example.com/padding'] = 'x'.repeat(2 * 1024 * 1024);
     const tooLarge = await mutate(admissionReviewFor(pod, 'uid-large'));
     expect(tooLarge.status).toBe(413);
-    expect(tooLarge.json).toEqual({ error: 'request body larger than 3mb' });
-    pod.metadata.annotations['example.com/padding'] = 'x'.repeat(3 * 1024 * 1024 - 2048);
+    expect(tooLarge.json).toEqual({ error: 'request body larger than 2 MiB (2097152 bytes)' });
+    pod.metadata.annotations['example.com/padding'] = 'x'.repeat(2 * 1024 * 1024 - 2048);
     const justUnder = await mutate(admissionReviewFor(pod, 'uid-almost'));
     expect(justUnder.status).toBe(200);
     expect((justUnder.json as ReviewAnswer).response).toMatchObject({ uid: 'uid-almost', allowed: true, patchType: 'JSONPatch' });

@@ -177,3 +177,44 @@ describe('certificate reload refuses a pair outside its validity period', () => 
     expect(await servedSerial()).toBe(serialOf(renewed.certPem));
   });
 });
+
+describe('/readyz when the loaded certificate expires', () => {
+  const dayMs = 24 * 60 * 60 * 1000;
+  let own: RunningWebhook | undefined;
+  let ownDir: string | undefined;
+
+  afterAll(async () => {
+    await own?.close();
+    if (ownDir) rmSync(ownDir, { recursive: true, force: true });
+  });
+
+  it('answers 503 naming the expiry (the certificates job has not renewed it), not ok as before', async () => {
+    const ca = await createCertificateAuthority({ commonName: 'zkleader-test-ca', now: new Date(Date.now() - 400 * dayMs) });
+    // A year that ends about three seconds from now: certificates start five minutes before `now` (clock skew).
+    const skewMs = 5 * 60 * 1000;
+    const shortLived = await createServingCertificate(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], now: new Date(Date.now() + 3_000 - 365 * dayMs + skewMs), validityDays: 365 });
+    expect(Date.parse(new X509Certificate(shortLived.certPem).validTo) - Date.now()).toBeGreaterThan(1_000);
+    ownDir = temporaryDirectory('zkleader-reload-expiry-');
+    const files = writePair(ownDir, shortLived);
+    own = await startWebhookServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      metricsListen: { host: '127.0.0.1', port: 0 },
+      tlsCertFile: files.certFile,
+      tlsKeyFile: files.keyFile,
+      config: goldenConfig(),
+      logger: pino({ level: 'silent' }),
+      metrics: new WebhookMetrics({ processMetrics: false }),
+      certificatePollMs: 200,
+    });
+    const metricsReadyz = async () => {
+      const response = await fetch(`http://127.0.0.1:${own?.metricsPort ?? 0}/readyz`);
+      return { status: response.status, text: await response.text() };
+    };
+    expect((await metricsReadyz()).status).toBe(200);
+    const notAfter = new X509Certificate(shortLived.certPem).validTo;
+    // Bounded generously: the certificate's own end, plus a second.
+    await sleep(Math.max(0, Date.parse(notAfter) - Date.now()) + 1_000);
+    expect(own.reloader.status()).toEqual({ ready: false, reason: expect.stringMatching(/^the serving certificate expired at \d{4}-\d\d-\d\dT.*; the certificates job has not renewed it$/) });
+    expect(await metricsReadyz()).toEqual({ status: 503, text: expect.stringMatching(/^the serving certificate expired at .*\n$/) });
+  }, 30_000);
+});
