@@ -68,6 +68,13 @@ export const MAX_REVIEWS_IN_FLIGHT = 64;
 export const MAX_LARGE_REVIEWS_IN_FLIGHT = 4;
 /** The Retry-After of a 503 for too many reviews in flight: one admission takes a millisecond. */
 export const RETRY_AFTER_SECONDS = 1;
+/**
+ * How long a review's body may take to arrive once its headers are in: the API server sends
+ * it at once, so a body still arriving after this is a slow sender holding a place (408).
+ * Small bodies get 2 s, large ones 10 s (the longest webhook timeout deploy/ sets is 5 s).
+ */
+export const SMALL_BODY_DEADLINE_MS = 2_000;
+export const LARGE_BODY_DEADLINE_MS = 10_000;
 
 /**
  * Open connections at once. Beyond it, a new connection makes room: the oldest one still in
@@ -102,6 +109,11 @@ export class BodyTooLargeError extends Error {
   override readonly name = 'BodyTooLargeError';
 }
 
+/** The body did not arrive in full within its deadline: 408. */
+export class BodyTimeoutError extends Error {
+  override readonly name = 'BodyTimeoutError';
+}
+
 /** The client went away before its body arrived in full: nothing to answer. */
 export class BodyAbortedError extends Error {
   override readonly name = 'BodyAbortedError';
@@ -122,7 +134,7 @@ export function declaredLength(req: IncomingMessage): number | undefined {
  * Content-Length, the buffer is allocated once and each chunk copied in as it arrives, so
  * the chunks are garbage at once rather than held to the end and copied again.
  */
-export function readBody(req: IncomingMessage, limit: number, inspect?: (chunk: Buffer) => Error | undefined): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number, inspect?: (chunk: Buffer) => Error | undefined, deadlineMs?: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = declaredLength(req);
     if (declared !== undefined && declared > limit) {
@@ -132,7 +144,9 @@ export function readBody(req: IncomingMessage, limit: number, inspect?: (chunk: 
     let body: Buffer | undefined;
     const chunks: Buffer[] = [];
     let received = 0;
+    const deadline = deadlineMs === undefined ? undefined : setTimeout(() => stop(new BodyTimeoutError(`the body did not arrive within ${deadlineMs} ms`)), deadlineMs);
     const done = () => {
+      clearTimeout(deadline);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('close', onClose);

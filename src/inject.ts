@@ -69,6 +69,13 @@ function mountTargets(pod: V1Pod, settings: MountSettings): V1Container[] {
   return settings.containersChosen ? all.filter((c) => settings.containers.includes(c.name)) : all;
 }
 
+/** `/a/b//` → `/a/b`, `//` → `/`. A loop, not /\/+$/: that regex takes quadratic time on a long run of '/'. */
+function withoutTrailingSlashes(path: string): string {
+  let end = path.length;
+  while (end > 1 && path.charCodeAt(end - 1) === 0x2f) end--;
+  return path.slice(0, end);
+}
+
 /** Volumes the kubelet always mounts read-only: no mount point can be made inside them. */
 function isReadOnlyVolume(pod: V1Pod, name: string): boolean {
   const volume = (pod.spec?.volumes ?? []).find((v) => v.name === name);
@@ -87,7 +94,7 @@ function withAppMount(pod: V1Pod, container: V1Container, settings: MountSetting
     throw new Refusal(`container ${JSON.stringify(container.name)} ${why}; set the annotation ${ANNOTATION_MOUNT_PATH} to a free absolute path`);
   };
   for (const mount of container.volumeMounts ?? []) {
-    const path = mount.mountPath.replace(/\/+$/, '') || '/';
+    const path = withoutTrailingSlashes(mount.mountPath);
     const volume = JSON.stringify(mount.name);
     if (path === at) refuse(`already mounts the volume ${volume} at ${at}`);
     if (isSameOrUnder(path, at)) refuse(`mounts the volume ${volume} at ${path}, inside ${at}, where the zkleader volume would be mounted read-only`);
@@ -100,7 +107,8 @@ function withAppMount(pod: V1Pod, container: V1Container, settings: MountSetting
 
 /** spec.containers with the mount added to `targets`; untouched containers are shared with the input. */
 function mountedContainers(pod: V1Pod, targets: readonly V1Container[], settings: MountSettings): V1Container[] {
-  return (pod.spec?.containers ?? []).map((c) => (targets.includes(c) ? withAppMount(pod, c, settings) : c));
+  const chosen = new Set(targets);
+  return (pod.spec?.containers ?? []).map((c) => (chosen.has(c) ? withAppMount(pod, c, settings) : c));
 }
 
 // The sidecar and volumes follow from the settings alone; a webhook sees the same few
@@ -118,8 +126,11 @@ function templateHash(settings: InjectionSettings, sidecar: V1Container, volumes
   return hash;
 }
 
+/** A real record is a few hundred bytes; anything longer is not ours, and is not parsed (it could be a JSON bomb). */
+const MAX_STATUS_LENGTH = 4096;
+
 function parseStatus(raw: string | undefined): InjectionStatus | undefined {
-  if (raw === undefined) return undefined;
+  if (raw === undefined || raw.length > MAX_STATUS_LENGTH) return undefined;
   try {
     const value = JSON.parse(raw) as Partial<InjectionStatus>;
     const injected = value.injected;
@@ -168,6 +179,12 @@ function checkNameClashes(pod: V1Pod): void {
   for (const name of [VOLUME_NAME, TOKEN_VOLUME_NAME]) {
     if (volumes.some((v) => v.name === name)) {
       throw new Refusal(`the pod already has a volume named ${JSON.stringify(name)}, which zkleader needs for its own volume; rename the pod's volume`);
+    }
+  }
+  // A mount of a volume the pod lacks would be satisfied by ours: the sidecar's token in an app container.
+  for (const container of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
+    if ((container.volumeMounts ?? []).some((m) => m.name === TOKEN_VOLUME_NAME)) {
+      throw new Refusal(`container ${JSON.stringify(container.name)} mounts the volume ${JSON.stringify(TOKEN_VOLUME_NAME)}, the zkleader sidecar's own token; remove the mount`);
     }
   }
   for (const container of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {

@@ -9,10 +9,12 @@ import { Counter, Gauge } from 'prom-client';
 import { admit } from './admission.js';
 import {
   BodyAbortedError,
+  BodyTimeoutError,
   BodyTooLargeError,
   declaredLength,
   JSON_SHAPE_LIMITS,
   KEEP_ALIVE_TIMEOUT_MS,
+  LARGE_BODY_DEADLINE_MS,
   LargeReviewTurns,
   MAX_BODY_BYTES,
   MAX_CONNECTIONS,
@@ -22,6 +24,7 @@ import {
   RejectionLog,
   RETRY_AFTER_SECONDS,
   ReviewSlots,
+  SMALL_BODY_DEADLINE_MS,
   SMALL_REVIEW_BYTES,
   TLS_HANDSHAKE_TIMEOUT_MS,
 } from './admissionLimits.js';
@@ -107,6 +110,8 @@ export function createWebhookApp({
   rejections = new RejectionLog(logger),
 }: WebhookAppOptions): express.Express {
   const largeTurns = new LargeReviewTurns();
+  /** Reviews whose body is still arriving, oldest first (a Map keeps insertion order). */
+  const receiving = new Map<Request, { large: boolean; evict: () => void }>();
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -144,7 +149,18 @@ export function createWebhookApp({
   const takeSlot = (req: Request, res: Response, next: NextFunction) => {
     const length = declaredLength(req);
     const large = length === undefined || length > SMALL_REVIEW_BYTES;
-    const release = slots.tryAcquire(large);
+    let release = slots.tryAcquire(large);
+    if (!release) {
+      // Every place is taken: the oldest review whose body is still arriving (a slow sender,
+      // since the API server sends at once) gives its place up, so slow senders cannot lock
+      // the API server out. A large newcomer can only take a large review's place.
+      const needLarge = large && slots.largeInFlight >= slots.maxLarge;
+      const victim = [...receiving.values()].find((r) => !needLarge || r.large);
+      if (victim) {
+        victim.evict();
+        release = slots.tryAcquire(large);
+      }
+    }
     if (!release) {
       const which = large ? `${slots.maxLarge} with a body over ${SMALL_REVIEW_BYTES / 1024} KiB` : `${slots.max}`;
       refuse(req, res, 503, 'overloaded', `too many admission reviews in flight (at most ${which}); retry in ${RETRY_AFTER_SECONDS} s`, {
@@ -155,6 +171,18 @@ export function createWebhookApp({
     }
     // 'close' comes after the answer is sent, and when the client goes away first.
     res.once('close', release);
+    res.once('close', () => receiving.delete(req));
+    const slot = release;
+    receiving.set(req, {
+      large,
+      evict: () => {
+        receiving.delete(req);
+        slot();
+        metrics.admission('error', elapsedSeconds(res.locals.start as bigint), 'evicted-slow-body');
+        rejections.warn('evicted-slow-body', { remote: req.socket.remoteAddress }, 'a review whose body was still arriving gave its place to a new one (all places taken)');
+        req.socket.destroy();
+      },
+    });
     next();
   };
 
@@ -172,11 +200,22 @@ export function createWebhookApp({
     let body: Buffer;
     const scanner = new JsonShapeScanner(JSON_SHAPE_LIMITS);
     try {
-      body = await readBody(req, MAX_BODY_BYTES, (chunk) => {
-        const violation = scanner.push(chunk);
-        return violation && new JsonShapeError(violation);
-      });
+      const large = receiving.get(req)?.large ?? true;
+      body = await readBody(
+        req,
+        MAX_BODY_BYTES,
+        (chunk) => {
+          const violation = scanner.push(chunk);
+          return violation && new JsonShapeError(violation);
+        },
+        large ? LARGE_BODY_DEADLINE_MS : SMALL_BODY_DEADLINE_MS,
+      );
     } catch (err) {
+      receiving.delete(req);
+      if (err instanceof BodyTimeoutError) {
+        refuse(req, res, 408, 'slow-body', `the request body did not arrive in time (${err.message.replace('the body did not arrive within ', '')}); the API server sends it at once`, { close: true });
+        return;
+      }
       if (err instanceof BodyTooLargeError) {
         refuse(req, res, 413, 'too-large', `request body larger than ${MAX_BODY_BYTES / 1024 / 1024} MiB (${MAX_BODY_BYTES} bytes)`, { close: true });
         return;
@@ -189,6 +228,7 @@ export function createWebhookApp({
       if (err instanceof BodyAbortedError) return;
       throw err;
     }
+    receiving.delete(req);
     const endTurn = body.length > SMALL_REVIEW_BYTES ? await largeTurns.take() : undefined;
     try {
       // The client may have gone while this review waited for its turn.

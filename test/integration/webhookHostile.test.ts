@@ -8,7 +8,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { PassThrough } from 'node:stream';
 import { pino } from 'pino';
 import { parse as parseYaml } from 'yaml';
-import { JSON_SHAPE_LIMITS, MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_LARGE_REVIEWS_IN_FLIGHT, MAX_REVIEWS_IN_FLIGHT, TLS_HANDSHAKE_TIMEOUT_MS } from '../../src/admissionLimits.js';
+import { JSON_SHAPE_LIMITS, MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_LARGE_REVIEWS_IN_FLIGHT, MAX_REVIEWS_IN_FLIGHT, SMALL_BODY_DEADLINE_MS, TLS_HANDSHAKE_TIMEOUT_MS } from '../../src/admissionLimits.js';
 import { WebhookMetrics } from '../../src/webhookMetrics.js';
 import { startWebhookServer, type RunningWebhook } from '../../src/webhookServer.js';
 import { goldenConfig, goldenDir } from '../support/goldenInject.js';
@@ -193,45 +193,42 @@ describe('bodies', () => {
 });
 
 describe('reviews in flight', () => {
-  it(`answers 503 at once, before reading its body, to a large upload beyond the ${MAX_LARGE_REVIEWS_IN_FLIGHT} in flight; a small review still gets through`, async () => {
+  it(`with every place held by slow senders (${MAX_LARGE_REVIEWS_IN_FLIGHT} large, then ${MAX_REVIEWS_IN_FLIGHT} in all), a new review takes the place of the oldest body still arriving`, async () => {
     const { webhook } = await start();
     const length = 1024 * 1024;
+    const inFlight = (size: string) => metric(webhook, new RegExp(`^zkleader_webhook_reviews_in_flight\\{size="${size}"\\} (\\d+)$`, 'm'));
     // Slow uploads: headers and the first bytes of a 1 MiB body, the rest never sent.
-    const slow = await Promise.all(Array.from({ length: MAX_LARGE_REVIEWS_IN_FLIGHT }, () => rawRequest(webhook.port, postHead(length), '{"apiVersion":')));
-    const largeInFlight = () => metric(webhook, /^zkleader_webhook_reviews_in_flight\{size="large"\} (\d+)$/m);
-    // Until the webhook has their headers (its gauge says so; at most 2 s).
-    await until(async () => (await largeInFlight()) === MAX_LARGE_REVIEWS_IN_FLIGHT, 2_000, 'the slow uploads in flight').catch(() => undefined);
-    const started = Date.now();
-    const extra = await rawRequest(webhook.port, postHead(length), '{"apiVersion":');
-    const answer = await answerOf(extra, 2_000);
-    expect(Date.now() - started).toBeLessThan(2_000);
-    expect(answer.status).toBe(503);
-    expect(answer.headers).toMatch(/^Retry-After: 1$/im);
-    expect(answer.headers).toMatch(/^Connection: close$/im);
-    expect((JSON.parse(answer.body) as { error: string }).error).toMatch(/^too many admission reviews in flight \(at most 4 with a body over 64 KiB\)/);
-    await extra.closed;
-    // The API server's small reviews have places of their own.
-    const small = await httpsRequest(webhook.port, { path: '/mutate', body: review('small-while-full'), ca });
-    expect(small.status).toBe(200);
-    expect(small.json).toMatchObject({ response: { uid: 'small-while-full', allowed: true } });
-    // The uploads hold their places; when they go, the places are free again.
-    expect(slow.every((s) => s.received() === '')).toBe(true);
-    expect(await largeInFlight()).toBe(MAX_LARGE_REVIEWS_IN_FLIGHT);
-    for (const s of slow) s.socket.destroy();
-    await until(async () => (await largeInFlight()) === 0, 5_000, 'the places freed');
+    const slowLarge = [];
+    for (let i = 0; i < MAX_LARGE_REVIEWS_IN_FLIGHT; i++) slowLarge.push(await rawRequest(webhook.port, postHead(length), '{"apiVersion":'));
+    await until(async () => (await inFlight('large')) === MAX_LARGE_REVIEWS_IN_FLIGHT, 2_000, 'the slow large uploads in flight');
+    // A real large review gets the place of the oldest slow one, which is closed.
     const large = await httpsRequest(webhook.port, { path: '/mutate', body: review('large', { ...(pod as object), padding: 'x'.repeat(length) }), ca });
     expect(large.status).toBe(200);
+    await slowLarge[0]?.closed;
+    expect(slowLarge.slice(1).every((x) => !x.socket.destroyed)).toBe(true);
+    for (const x of slowLarge) x.socket.destroy();
+    await until(async () => (await inFlight('large')) === 0, 5_000, 'the large places freed');
+    // 64 slow small uploads: a real review is still answered.
+    const slowSmall = await Promise.all(Array.from({ length: MAX_REVIEWS_IN_FLIGHT }, () => rawRequest(webhook.port, postHead(1_000), '{')));
+    await until(async () => (await inFlight('small')) === MAX_REVIEWS_IN_FLIGHT, 2_000, 'the slow small uploads in flight');
+    const answered = await httpsRequest(webhook.port, { path: '/mutate', body: review('while-full'), ca });
+    expect(answered.status).toBe(200);
+    expect(answered.json).toMatchObject({ response: { uid: 'while-full', allowed: true } });
+    // One slow sender was closed to make room.
+    await Promise.race(slowSmall.map((x) => x.closed));
+    expect(await metric(webhook, /^zkleader_webhook_admissions_total\{outcome="error",reason="evicted-slow-body"\} (\d+)$/m)).toBeGreaterThanOrEqual(2);
   });
 
-  it(`answers 503 to a review beyond the ${MAX_REVIEWS_IN_FLIGHT} in flight, whatever its size`, async () => {
+  it(`answers 408 to a small body that has not arrived ${SMALL_BODY_DEADLINE_MS} ms after its headers, and frees its place`, async () => {
     const { webhook } = await start();
-    await Promise.all(Array.from({ length: MAX_REVIEWS_IN_FLIGHT }, () => rawRequest(webhook.port, postHead(1_000), '{')));
-    const smallInFlight = () => metric(webhook, /^zkleader_webhook_reviews_in_flight\{size="small"\} (\d+)$/m);
-    await until(async () => (await smallInFlight()) === MAX_REVIEWS_IN_FLIGHT, 2_000, 'the slow uploads in flight').catch(() => undefined);
-    const extra = await httpsRequest(webhook.port, { path: '/mutate', body: review('one-too-many'), ca });
-    expect(extra.status).toBe(503);
-    expect(extra.headers['retry-after']).toBe('1');
-    expect((extra.json as { error: string }).error).toMatch(/^too many admission reviews in flight \(at most 64\)/);
+    const slow = await rawRequest(webhook.port, postHead(1_000), '{');
+    const started = Date.now();
+    const answer = await answerOf(slow, SMALL_BODY_DEADLINE_MS + 5_000);
+    expect(answer.status).toBe(408);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(SMALL_BODY_DEADLINE_MS - 100);
+    expect((JSON.parse(answer.body) as { error: string }).error).toMatch(/^the request body did not arrive in time/);
+    await slow.closed;
+    await until(async () => (await metric(webhook, /^zkleader_webhook_reviews_in_flight\{size="small"\} (\d+)$/m)) === 0, 2_000, 'the place freed');
   });
 });
 

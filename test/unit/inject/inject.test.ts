@@ -228,6 +228,32 @@ describe('inject: which sidecar is ours', () => {
   });
 });
 
+describe('inject: what an attacker could send', () => {
+  it('refuses an app container that mounts the sidecar\'s token volume, which the pod does not have yet', () => {
+    const result = inject(pod(optIn, { automountServiceAccountToken: false, containers: [{ name: 'web', image: 'web:1', volumeMounts: [{ name: 'zkleader-token', mountPath: '/stolen' }] }] }), config);
+    expect(result.kind === 'refused' && result.message).toBe('container "web" mounts the volume "zkleader-token", the zkleader sidecar\'s own token; remove the mount');
+  });
+
+  it('handles a mount path of 200,000 slashes in linear time (the regex it replaced took seconds)', () => {
+    const started = process.hrtime.bigint();
+    const result = inject(pod(optIn, { containers: [{ name: 'web', image: 'web:1', volumeMounts: [{ name: 'x', mountPath: `${'/'.repeat(200_000)}a` }] }], volumes: [{ name: 'x', emptyDir: {} }] }), config);
+    expect(result.kind).toBe('injected');
+    // Generous: the quadratic version took about 35 s here; the loop takes about a millisecond.
+    expect(Number(process.hrtime.bigint() - started) / 1e9).toBeLessThan(3);
+  });
+
+  it('does not parse a status annotation longer than a real record (a JSON bomb inside a string)', () => {
+    const once = injected(inject(pod(optIn), config));
+    // A record of ours, padded with 20,000 keys: parsed, it would be taken for ours.
+    const record = JSON.parse(once.metadata?.annotations?.['zkleader.io/status'] ?? '{}') as Record<string, unknown>;
+    const bomb = JSON.stringify({ ...record, ...Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i}`, i])) });
+    const withBomb = { ...once, metadata: { ...once.metadata, annotations: { ...once.metadata?.annotations, 'zkleader.io/status': bomb } } };
+    // Not a record of ours: the sidecar it has is not taken for ours.
+    const result = inject(withBomb, config);
+    expect(result.kind === 'refused' && result.message).toContain('that zkleader did not inject (no zkleader.io/status record lists it)');
+  });
+});
+
 describe('inject: mount paths the runtime could not mount', () => {
   it.each(['/proc', '/proc/zk', '/sys/zk', '/dev', '/dev/shm/zk'])('refuses %s, naming the annotation', (path) => {
     const result = inject(pod({ ...optIn, 'zkleader.io/mount-path': path }), config);
