@@ -31,6 +31,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY cli ./cli
 COPY src ./src
 COPY sidecar ./sidecar
+COPY zookeeper ./zookeeper
 COPY certs ./certs
 RUN npm run build
 

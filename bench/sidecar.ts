@@ -8,7 +8,7 @@ import { SIDECAR_NODE_OPTIONS } from '../src/buildSidecar.js';
 import { ApiEmulator } from '../test/support/apiEmulator/index.js';
 import { SidecarProcess, waitForAgreement } from '../test/support/sidecarProcess.js';
 import { ZooKeeperEnsemble } from '../test/support/zookeeperEnsemble.js';
-import { ZooKeeperSession } from '../sidecar/zookeeperSession.js';
+import { ZooKeeperSession } from '../zookeeper/session.js';
 
 const handoverRuns = Number(process.env.HANDOVER_RUNS ?? 25);
 const crashRuns = Number(process.env.CRASH_RUNS ?? 3);

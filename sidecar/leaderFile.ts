@@ -1,6 +1,6 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ElectionSnapshot, MemberIdentity, PublishedState } from './electionSnapshot.js';
+import type { ElectionSnapshot, MemberIdentity, PublishedState } from '../zookeeper/electionSnapshot.js';
 
 /** The leader.json document (DESIGN.md "Files on the shared volume"). */
 export interface LeaderDocument {

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ConnectionState } from './election.js';
-import type { ElectionSnapshot } from './electionSnapshot.js';
+import type { ConnectionState } from '../zookeeper/election.js';
+import type { ElectionSnapshot } from '../zookeeper/electionSnapshot.js';
 
 const connectionStates: readonly ConnectionState[] = ['connecting', 'connected', 'disconnected'];
 

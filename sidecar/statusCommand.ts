@@ -3,8 +3,8 @@ import { flagCommand } from '../cli/command.js';
 import { DEFAULT_SESSION_TIMEOUT_MS, formatDuration, parseBoundedDuration } from '../cli/duration.js';
 import { defaultedString, optionalString, requiredString } from '../cli/flags.js';
 import { parseDnsLabel, parseZnodePath, parseZooKeeperConnectString } from '../cli/valueSyntax.js';
-import { formatElectionTable, readElections } from './electionStatus.js';
-import { ZooKeeperSession } from './zookeeperSession.js';
+import { formatElectionTable, readElections } from '../zookeeper/electionStatus.js';
+import { ZooKeeperSession } from '../zookeeper/session.js';
 
 const usage = 'zkleader status --zookeeper H:P[,..] [--election NS/NAME] [-o table|json]';
 const summary = 'show the elections in ZooKeeper: candidates, leaders and epochs';

@@ -16,7 +16,7 @@ import { parse as parseYaml } from 'yaml';
 import { certsFlags } from '../../certs/certsCommand.js';
 import { parseFlags } from '../../cli/flags.js';
 import { main } from '../../cli/main.js';
-import { leaseConditionWarnings } from '../../sidecar/leaseCondition.js';
+import { leaseConditionWarnings } from '../../zookeeper/leaseCondition.js';
 import { sidecarFlags } from '../../sidecar/sidecarFlags.js';
 import { parseInjectorConfig } from '../../src/config.js';
 import { inject } from '../../src/inject.js';

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
-import { ZooKeeperSession } from '../../sidecar/zookeeperSession.js';
+import { ZooKeeperSession } from '../../zookeeper/session.js';
 import { serverMode } from '../support/fourLetterWord.js';
 import { connectZooKeeper, withinMs } from '../support/zookeeperClient.js';
 import { ZooKeeperEnsemble, type ZooKeeperServer } from '../support/zookeeperEnsemble.js';

@@ -2,8 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import type ZooKeeper from 'zookeeper';
-import { LeaderElection } from '../../sidecar/election.js';
-import type { ElectionSnapshot } from '../../sidecar/electionSnapshot.js';
+import { LeaderElection } from '../../zookeeper/election.js';
+import type { ElectionSnapshot } from '../../zookeeper/electionSnapshot.js';
 import { connectZooKeeper } from '../support/zookeeperClient.js';
 import { ZooKeeperEnsemble } from '../support/zookeeperEnsemble.js';
 import { ZooKeeperProxy } from '../support/zookeeperProxy.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readEnsembleTiming } from '../../sidecar/leaseCondition.js';
+import { readEnsembleTiming } from '../../zookeeper/leaseCondition.js';
 import { SidecarProcess } from '../support/sidecarProcess.js';
 import { ZooKeeperEnsemble } from '../support/zookeeperEnsemble.js';
 

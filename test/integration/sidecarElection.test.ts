@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
-import { LeaderElection } from '../../sidecar/election.js';
-import type { ElectionSnapshot } from '../../sidecar/electionSnapshot.js';
+import { LeaderElection } from '../../zookeeper/election.js';
+import type { ElectionSnapshot } from '../../zookeeper/electionSnapshot.js';
 import { leaderEpochs } from '../support/leaderHistory.js';
 import { useSidecarFixture } from '../support/sidecarFixture.js';
 import { waitForAgreement } from '../support/sidecarProcess.js';

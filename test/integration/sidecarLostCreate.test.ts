@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import type ZooKeeper from 'zookeeper';
-import { LeaderElection } from '../../sidecar/election.js';
-import type { ElectionSnapshot } from '../../sidecar/electionSnapshot.js';
-import { sessionIdToDecimal } from '../../sidecar/zookeeperSession.js';
+import { LeaderElection } from '../../zookeeper/election.js';
+import type { ElectionSnapshot } from '../../zookeeper/electionSnapshot.js';
+import { sessionIdToDecimal } from '../../zookeeper/session.js';
 import { connectZooKeeper } from '../support/zookeeperClient.js';
 import { ZooKeeperEnsemble } from '../support/zookeeperEnsemble.js';
 import { ZooKeeperProxy } from '../support/zookeeperProxy.js';

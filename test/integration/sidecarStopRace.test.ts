@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type ZooKeeper from 'zookeeper';
-import { electionOrder } from '../../sidecar/candidateNode.js';
+import { electionOrder } from '../../zookeeper/candidateNode.js';
 import { useSidecarFixture } from '../support/sidecarFixture.js';
 import { SidecarProcess } from '../support/sidecarProcess.js';
 import { connectZooKeeper, withinMs } from '../support/zookeeperClient.js';

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
-import { electionOrder } from '../../sidecar/candidateNode.js';
-import { LeaderElection } from '../../sidecar/election.js';
-import type { ElectionSnapshot } from '../../sidecar/electionSnapshot.js';
+import { electionOrder } from '../../zookeeper/candidateNode.js';
+import { LeaderElection } from '../../zookeeper/election.js';
+import type { ElectionSnapshot } from '../../zookeeper/electionSnapshot.js';
 import { fourLetterWord } from '../support/fourLetterWord.js';
 import { connectZooKeeper } from '../support/zookeeperClient.js';
 import { ZooKeeperEnsemble } from '../support/zookeeperEnsemble.js';

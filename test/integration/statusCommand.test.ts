@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { pino } from 'pino';
-import { LeaderElection } from '../../sidecar/election.js';
-import type { ElectionSnapshot } from '../../sidecar/electionSnapshot.js';
-import type { ElectionStatus } from '../../sidecar/electionStatus.js';
+import { LeaderElection } from '../../zookeeper/election.js';
+import type { ElectionSnapshot } from '../../zookeeper/electionSnapshot.js';
+import type { ElectionStatus } from '../../zookeeper/electionStatus.js';
 import { reserveLoopbackPorts, releaseLoopbackPorts } from '../support/loopbackPorts.js';
 import { zkleaderBin } from '../support/repoRoot.js';
 import { ZooKeeperEnsemble } from '../support/zookeeperEnsemble.js';

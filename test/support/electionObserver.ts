@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ZooKeeperCode, ZooKeeperError, ZooKeeperSession } from '../../sidecar/zookeeperSession.js';
+import { ZooKeeperCode, ZooKeeperError, ZooKeeperSession } from '../../zookeeper/session.js';
 
 /** One candidate node of the election as the observer saw it. */
 export interface ObservedCandidate {

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ElectionSnapshot } from '../../../sidecar/electionSnapshot.js';
+import type { ElectionSnapshot } from '../../../zookeeper/electionSnapshot.js';
 import { LeaderFileWriter } from '../../../sidecar/leaderFile.js';
 
 const self = { pod: 'orders-1', ip: '10.0.1.7', uid: 'u-1' };

@@ -1,6 +1,6 @@
 import { electionOrder } from './candidateNode.js';
 import { parseCandidateData, type MemberIdentity } from './electionSnapshot.js';
-import { ZooKeeperCode, ZooKeeperError, type ZooKeeperSession } from './zookeeperSession.js';
+import { ZooKeeperCode, ZooKeeperError, type ZooKeeperSession } from './session.js';
 
 /** One candidate as `zkleader status` shows it. */
 export interface CandidateStatus extends MemberIdentity {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { candidatePrefix, electionOrder, parseCandidateNode } from '../../../sidecar/candidateNode.js';
-import { parseCandidateData } from '../../../sidecar/electionSnapshot.js';
+import { candidatePrefix, electionOrder, parseCandidateNode } from '../../../zookeeper/candidateNode.js';
+import { parseCandidateData } from '../../../zookeeper/electionSnapshot.js';
 
 describe('candidate nodes', () => {
   it('parses <uuid>-n_<10-digit sequence>', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { sessionIdToDecimal, zxidToDecimal } from '../../../sidecar/zookeeperSession.js';
+import { sessionIdToDecimal, zxidToDecimal } from '../../../zookeeper/session.js';
 
 describe('64-bit ids from the zookeeper binding', () => {
   it('turns the hex session id into an exact decimal string, beyond 2^53', () => {

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { candidatePrefix, electionOrder, type CandidateNode } from './candidateNode.js';
 import { parseCandidateData, sameOutcome, type CandidateData, type ElectionSnapshot, type MemberIdentity } from './electionSnapshot.js';
-import { ZooKeeperCode, ZooKeeperError, ZooKeeperSession } from './zookeeperSession.js';
+import { ZooKeeperCode, ZooKeeperError, ZooKeeperSession } from './session.js';
 
 /**
  * The election's own states (Curator LeaderLatch style):

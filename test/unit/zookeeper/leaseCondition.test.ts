@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { connectStringServers, leaseConditionWarnings, parseConf } from '../../../sidecar/leaseCondition.js';
+import { connectStringServers, leaseConditionWarnings, parseConf } from '../../../zookeeper/leaseCondition.js';
 
 describe('the lease condition', () => {
   it('is met by deploy/zookeeper (tickTime 1 s, syncLimit 3) for the default 10 s timeout', () => {
