@@ -59,7 +59,7 @@ session.close();
 `;
 
 async function measure(mode: 'session' | 'native', path: string): Promise<Measured> {
-  const module = pathToFileURL(join(repoRoot, 'dist', 'sidecar', 'zookeeperSession.js')).href;
+  const module = pathToFileURL(join(repoRoot, 'dist', 'zookeeper', 'session.js')).href;
   const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--input-type=module', '-e', script, module, ensemble.connectString, path, mode], {
     timeout: 120_000,
   });
