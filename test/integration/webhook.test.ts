@@ -9,24 +9,12 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { applyPatch, type PatchOperation } from '../../src/patch.js';
-import { WebhookMetrics } from '../../src/webhookMetrics.js';
-import { startWebhookServer, type RunningWebhook, type WebhookServerOptions } from '../../src/webhookServer.js';
-import { goldenConfig, goldenDir } from '../support/goldenInject.js';
-import { admissionReviewFor, httpsRequest, loopbackCertificates, temporaryDirectory, writePair, type HttpAnswer } from '../support/webhookClient.js';
+import type { RunningWebhook } from '../../src/webhookServer.js';
+import { goldenDir } from '../support/goldenInject.js';
+import { admissionReviewFor, httpsRequest, loopbackCertificates, startLoopbackWebhook, temporaryDirectory, writePair, type HttpAnswer } from '../support/webhookClient.js';
 
 let webhook: RunningWebhook;
 
-/** The webhook with the golden config on 127.0.0.1 ports the system chooses, metrics included. */
-function startOnLoopback(opts: Pick<WebhookServerOptions, 'tlsCertFile' | 'tlsKeyFile'> & Partial<WebhookServerOptions>): Promise<RunningWebhook> {
-  return startWebhookServer({
-    listen: { host: '127.0.0.1', port: 0 },
-    metricsListen: { host: '127.0.0.1', port: 0 },
-    config: goldenConfig(),
-    logger: pino({ level: 'silent' }),
-    metrics: new WebhookMetrics({ processMetrics: false }),
-    ...opts,
-  });
-}
 let ca: string;
 let dir: string;
 let agent: Agent;
@@ -39,7 +27,7 @@ beforeAll(async () => {
   const { certFile, keyFile } = writePair(dir, serving);
   const logStream = new PassThrough();
   logStream.on('data', (line: Buffer) => logLines.push(JSON.parse(line.toString()) as Record<string, unknown>));
-  webhook = await startOnLoopback({ tlsCertFile: certFile, tlsKeyFile: keyFile, logger: pino({ level: 'debug' }, logStream) });
+  webhook = await startLoopbackWebhook({ tlsCertFile: certFile, tlsKeyFile: keyFile, logger: pino({ level: 'debug' }, logStream) });
   agent = new Agent({ keepAlive: true, maxSockets: 4 });
 });
 
@@ -120,7 +108,7 @@ describe('the webhook over HTTPS', () => {
   });
 
   it('answers a request whose body never arrives in full with 408 and closes the connection', async () => {
-    const stalled = await startOnLoopback({ tlsCertFile: join(dir, 'tls.crt'), tlsKeyFile: join(dir, 'tls.key'), requestTimeoutMs: 500 });
+    const stalled = await startLoopbackWebhook({ tlsCertFile: join(dir, 'tls.crt'), tlsKeyFile: join(dir, 'tls.key'), requestTimeoutMs: 500 });
     try {
       const socket = connect({ host: '127.0.0.1', port: stalled.port, ca });
       await once(socket, 'secureConnect');
@@ -197,7 +185,7 @@ describe('the webhook over HTTPS', () => {
 describe('a webhook started before its certificate exists', () => {
   it('is not ready until the files appear, then serves with them', async () => {
     const emptyDir = temporaryDirectory('zkleader-webhook-nocert-');
-    const later = await startOnLoopback({ tlsCertFile: join(emptyDir, 'tls.crt'), tlsKeyFile: join(emptyDir, 'tls.key'), certificatePollMs: 200 });
+    const later = await startLoopbackWebhook({ tlsCertFile: join(emptyDir, 'tls.crt'), tlsKeyFile: join(emptyDir, 'tls.key'), certificatePollMs: 200 });
     try {
       const ready = () => fetch(`http://127.0.0.1:${later.metricsPort}/readyz`).then((r) => r.status);
       expect(await ready()).toBe(503);
@@ -230,7 +218,7 @@ function httpsGet(host: string, port: number, path: string): Promise<number> {
 
 describe('a webhook on [::] (the default --listen and --metrics-listen host)', () => {
   it('answers on 127.0.0.1 and on ::1, HTTPS and metrics alike', async () => {
-    const dual = await startOnLoopback({ listen: { host: '::', port: 0 }, metricsListen: { host: '::', port: 0 }, tlsCertFile: join(dir, 'tls.crt'), tlsKeyFile: join(dir, 'tls.key') });
+    const dual = await startLoopbackWebhook({ listen: { host: '::', port: 0 }, metricsListen: { host: '::', port: 0 }, tlsCertFile: join(dir, 'tls.crt'), tlsKeyFile: join(dir, 'tls.key') });
     try {
       for (const host of ['127.0.0.1', '::1']) {
         expect(await httpsGet(host, dual.port, '/readyz')).toBe(200);
@@ -246,7 +234,7 @@ describe('a webhook on [::] (the default --listen and --metrics-listen host)', (
 
 describe('drain()', () => {
   it('answers /readyz 503 on both servers while still admitting pods (closing each connection after its answer); a cut ends it at once', async () => {
-    const draining = await startOnLoopback({ tlsCertFile: join(dir, 'tls.crt'), tlsKeyFile: join(dir, 'tls.key') });
+    const draining = await startLoopbackWebhook({ tlsCertFile: join(dir, 'tls.crt'), tlsKeyFile: join(dir, 'tls.key') });
     const cut = new AbortController();
     let drained = false;
     const drain = draining.drain(60_000, cut.signal).then(() => (drained = true));

@@ -4,13 +4,11 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pino } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { createCertificateAuthority, createServingCertificate, type CertificatePair } from '../../certs/certificateAuthority.js';
-import { WebhookMetrics } from '../../src/webhookMetrics.js';
-import { startWebhookServer, type RunningWebhook } from '../../src/webhookServer.js';
-import { goldenConfig, goldenDir } from '../support/goldenInject.js';
-import { admissionReviewFor, httpsRequest, loopbackCertificates, temporaryDirectory, writePair } from '../support/webhookClient.js';
+import type { RunningWebhook } from '../../src/webhookServer.js';
+import { goldenDir } from '../support/goldenInject.js';
+import { admissionReviewFor, httpsRequest, loopbackCertificates, startLoopbackWebhook, temporaryDirectory, writePair } from '../support/webhookClient.js';
 
 let webhook: RunningWebhook;
 let dir: string;
@@ -28,15 +26,7 @@ beforeAll(async () => {
   [first, second] = await Promise.all([loopbackCertificates(), loopbackCertificates()]);
   dir = temporaryDirectory('zkleader-reload-');
   ({ certFile, keyFile } = writePair(dir, first.serving));
-  webhook = await startWebhookServer({
-    listen: { host: '127.0.0.1', port: 0 },
-    tlsCertFile: certFile,
-    tlsKeyFile: keyFile,
-    config: goldenConfig(),
-    logger: pino({ level: 'silent' }),
-    metrics: new WebhookMetrics({ processMetrics: false }),
-    certificatePollMs: 500,
-  });
+  webhook = await startLoopbackWebhook({ tlsCertFile: certFile, tlsKeyFile: keyFile, certificatePollMs: 500 });
 });
 
 afterAll(async () => {
@@ -124,15 +114,7 @@ describe('certificate reload refuses a pair outside its validity period', () => 
     [current, expired, notYetValid, renewed] = await Promise.all([serving(now), serving(now - 400 * dayMs), serving(now + 30 * dayMs), serving(now)]);
     ownDir = temporaryDirectory('zkleader-reload-validity-');
     const files = writePair(ownDir, current);
-    own = await startWebhookServer({
-      listen: { host: '127.0.0.1', port: 0 },
-      tlsCertFile: files.certFile,
-      tlsKeyFile: files.keyFile,
-      config: goldenConfig(),
-      logger: pino({ level: 'silent' }),
-      metrics: new WebhookMetrics({ processMetrics: false }),
-      certificatePollMs: 200,
-    });
+    own = await startLoopbackWebhook({ tlsCertFile: files.certFile, tlsKeyFile: files.keyFile, certificatePollMs: 200 });
   });
 
   afterAll(async () => {
@@ -196,16 +178,7 @@ describe('/readyz when the loaded certificate expires', () => {
     expect(Date.parse(new X509Certificate(shortLived.certPem).validTo) - Date.now()).toBeGreaterThan(1_000);
     ownDir = temporaryDirectory('zkleader-reload-expiry-');
     const files = writePair(ownDir, shortLived);
-    own = await startWebhookServer({
-      listen: { host: '127.0.0.1', port: 0 },
-      metricsListen: { host: '127.0.0.1', port: 0 },
-      tlsCertFile: files.certFile,
-      tlsKeyFile: files.keyFile,
-      config: goldenConfig(),
-      logger: pino({ level: 'silent' }),
-      metrics: new WebhookMetrics({ processMetrics: false }),
-      certificatePollMs: 200,
-    });
+    own = await startLoopbackWebhook({ tlsCertFile: files.certFile, tlsKeyFile: files.keyFile, certificatePollMs: 200 });
     const metricsReadyz = async () => {
       const response = await fetch(`http://127.0.0.1:${own?.metricsPort ?? 0}/readyz`);
       return { status: response.status, text: await response.text() };

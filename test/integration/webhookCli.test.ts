@@ -9,7 +9,7 @@ import { injectDocuments } from '../../src/injectDocuments.js';
 import { goldenConfigFile, goldenDir } from '../support/goldenInject.js';
 import { trackChildProcess } from '../support/processRegistry.js';
 import { zkleaderBin } from '../support/repoRoot.js';
-import { admissionReviewFor, httpsRequest, temporaryDirectory } from '../support/webhookClient.js';
+import { temporaryDirectory } from '../support/webhookClient.js';
 import { startWebhookProcess, type WebhookProcess } from '../support/webhookProcess.js';
 
 const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -119,12 +119,7 @@ describe('zkleader webhook', () => {
       env: { ZKLEADER_SIDECAR_IMAGE: 'registry.example/mirror/zkleader:v9.9.9' },
     });
     const pod = parseYaml(readFileSync(join(goldenDir, 'bare-pod.yaml'), 'utf8')) as unknown;
-    const answer = await httpsRequest(webhookProcess.port, {
-      path: '/mutate',
-      body: admissionReviewFor(pod, 'image-uid'),
-      ca: webhookProcess.caPem,
-      servername: 'zkleader-webhook.zkleader-system.svc',
-    });
+    const answer = await webhookProcess.mutate(pod, 'image-uid');
     const patch = JSON.parse(Buffer.from((answer.json as { response: { patch: string } }).response.patch, 'base64').toString()) as { path: string; value: { image?: string }[] }[];
     expect(patch.find((op) => op.path === '/spec/initContainers')?.value[0]?.image).toBe('registry.example/mirror/zkleader:v9.9.9');
     await webhookProcess.stop();
@@ -135,12 +130,7 @@ describe('zkleader webhook', () => {
   it('serves POST /mutate over TLS and stops cleanly on SIGTERM', async () => {
     webhookProcess = await startWebhookProcess({ service: 'zkleader-webhook', namespace: 'zkleader-system', config: { zookeeper: 'zk:2181' } });
     const pod = parseYaml(readFileSync(join(goldenDir, 'bare-pod.yaml'), 'utf8')) as unknown;
-    const answer = await httpsRequest(webhookProcess.port, {
-      path: '/mutate',
-      body: admissionReviewFor(pod, 'cli-uid'),
-      ca: webhookProcess.caPem,
-      servername: 'zkleader-webhook.zkleader-system.svc',
-    });
+    const answer = await webhookProcess.mutate(pod, 'cli-uid');
     expect((answer.json as { response: unknown }).response).toMatchObject({ uid: 'cli-uid', allowed: true, patchType: 'JSONPatch' });
     await webhookProcess.stop();
     expect(webhookProcess.running).toBe(false);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
 import { goldenDir } from '../support/goldenInject.js';
-import { admissionReviewFor, httpsRequest, type HttpAnswer } from '../support/webhookClient.js';
+import { httpsRequest, type HttpAnswer } from '../support/webhookClient.js';
 import { startWebhookProcess, type WebhookProcess } from '../support/webhookProcess.js';
 
 // The real `zkleader webhook` process over real HTTPS, stopped by signals as the kubelet stops it.
@@ -26,10 +26,6 @@ function start(drain: string): Promise<WebhookProcess> {
 /** Each call on a new connection (agent: false), as a client that dials the Service afresh. */
 function get(w: WebhookProcess, path: string): Promise<HttpAnswer> {
   return httpsRequest(w.port, { method: 'GET', path, ca: w.caPem, servername });
-}
-
-function mutate(w: WebhookProcess, uid: string): Promise<HttpAnswer> {
-  return httpsRequest(w.port, { path: '/mutate', body: admissionReviewFor(pod, uid), ca: w.caPem, servername });
 }
 
 /** Polls /readyz until it is 503 (the signal has been handled); fails after 10 s. */
@@ -59,7 +55,7 @@ describe('zkleader webhook on SIGTERM', () => {
   it('drains: /readyz is 503 while POST /mutate still admits pods on new connections, then it exits 0', async () => {
     const drainMs = 6_000;
     webhook = await start(`${drainMs / 1000}s`);
-    expect((await mutate(webhook, 'before')).status).toBe(200);
+    expect((await webhook.mutate(pod, 'before')).status).toBe(200);
 
     const signalledAt = Date.now();
     webhook.signal('SIGTERM');
@@ -69,7 +65,7 @@ describe('zkleader webhook on SIGTERM', () => {
     expect(((await fetch(`http://127.0.0.1:${webhook.metricsPort}/readyz`)).status)).toBe(503);
 
     // Still serving: a new connection is accepted and a pod is admitted with its patch.
-    const answer = await mutate(webhook, 'during-drain');
+    const answer = await webhook.mutate(pod, 'during-drain');
     expect(answer.status).toBe(200);
     expect((answer.json as { response: unknown }).response).toMatchObject({ uid: 'during-drain', allowed: true, patchType: 'JSONPatch' });
     expect(answer.headers.connection).toBe('close');
@@ -102,7 +98,7 @@ describe('zkleader webhook on SIGTERM', () => {
     webhook = await start('60s');
     webhook.signal(first);
     expect((await waitDraining(webhook)).status).toBe(503);
-    expect((await mutate(webhook, 'drain-then-cut')).status).toBe(200);
+    expect((await webhook.mutate(pod, 'drain-then-cut')).status).toBe(200);
     webhook.signal(second);
     expect(await exitWithin(webhook, 20_000)).toEqual({ code: 0, signal: null });
     expect(webhook.logs()).toMatch(new RegExp(`"reason":"received ${second} again","msg":"stopping now: the drain is cut short"`));

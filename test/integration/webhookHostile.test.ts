@@ -9,10 +9,9 @@ import { PassThrough } from 'node:stream';
 import { pino } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { JSON_SHAPE_LIMITS, MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_LARGE_REVIEWS_IN_FLIGHT, MAX_REVIEWS_IN_FLIGHT, SMALL_BODY_DEADLINE_MS, TLS_HANDSHAKE_TIMEOUT_MS } from '../../src/admissionLimits.js';
-import { WebhookMetrics } from '../../src/webhookMetrics.js';
-import { startWebhookServer, type RunningWebhook } from '../../src/webhookServer.js';
-import { goldenConfig, goldenDir } from '../support/goldenInject.js';
-import { admissionReviewFor, httpsRequest, loopbackCertificates, temporaryDirectory, writePair } from '../support/webhookClient.js';
+import type { RunningWebhook } from '../../src/webhookServer.js';
+import { goldenDir } from '../support/goldenInject.js';
+import { admissionReviewFor, httpsRequest, loopbackCertificates, startLoopbackWebhook, temporaryDirectory, writePair } from '../support/webhookClient.js';
 
 // The webhook over real HTTPS against what anyone who reaches its Service can send: bodies
 // built to be expensive, uploads that never end, connections that never speak TLS.
@@ -43,15 +42,7 @@ async function start(): Promise<{ webhook: RunningWebhook; logs: Record<string, 
   const logs: Record<string, unknown>[] = [];
   const stream = new PassThrough();
   stream.on('data', (line: Buffer) => logs.push(JSON.parse(line.toString()) as Record<string, unknown>));
-  const webhook = await startWebhookServer({
-    listen: { host: '127.0.0.1', port: 0 },
-    metricsListen: { host: '127.0.0.1', port: 0 },
-    tlsCertFile: certFile,
-    tlsKeyFile: keyFile,
-    config: goldenConfig(),
-    logger: pino({ level: 'warn' }, stream),
-    metrics: new WebhookMetrics({ processMetrics: false }),
-  });
+  const webhook = await startLoopbackWebhook({ tlsCertFile: certFile, tlsKeyFile: keyFile, logger: pino({ level: 'warn' }, stream) });
   started.push(webhook);
   return { webhook, logs };
 }

@@ -4,12 +4,10 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import { pino } from 'pino';
 import { parse as parseYaml } from 'yaml';
-import { WebhookMetrics } from '../../src/webhookMetrics.js';
-import { startWebhookServer, type RunningWebhook } from '../../src/webhookServer.js';
-import { goldenConfig, goldenDir } from '../support/goldenInject.js';
-import { admissionReviewFor, loopbackCertificates, replaceFile, temporaryDirectory, writePair } from '../support/webhookClient.js';
+import type { RunningWebhook } from '../../src/webhookServer.js';
+import { goldenDir } from '../support/goldenInject.js';
+import { admissionReviewFor, loopbackCertificates, replaceFile, startLoopbackWebhook, temporaryDirectory, writePair } from '../support/webhookClient.js';
 
 // The webhook's TLS and keep-alive, as the API server's Go client meets them.
 
@@ -24,15 +22,7 @@ beforeAll(async () => {
   certs = await loopbackCertificates();
   dir = temporaryDirectory('zkleader-webhook-tls-');
   ({ certFile, keyFile } = writePair(dir, certs.serving));
-  webhook = await startWebhookServer({
-    listen: { host: '127.0.0.1', port: 0 },
-    tlsCertFile: certFile,
-    tlsKeyFile: keyFile,
-    config: goldenConfig(),
-    logger: pino({ level: 'silent' }),
-    metrics: new WebhookMetrics({ processMetrics: false }),
-    certificatePollMs: 200,
-  });
+  webhook = await startLoopbackWebhook({ tlsCertFile: certFile, tlsKeyFile: keyFile, certificatePollMs: 200 });
 });
 
 afterAll(async () => {

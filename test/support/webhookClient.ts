@@ -3,7 +3,11 @@ import type { Agent} from 'node:https';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { createCertificateAuthority, createServingCertificate, type CertificatePair } from '../../certs/certificateAuthority.js';
+import { WebhookMetrics } from '../../src/webhookMetrics.js';
+import { startWebhookServer, type RunningWebhook, type WebhookServerOptions } from '../../src/webhookServer.js';
+import { goldenConfig } from './goldenInject.js';
 
 export interface HttpAnswer {
   status: number;
@@ -13,6 +17,21 @@ export interface HttpAnswer {
   json: unknown;
   /** Serial number of the certificate the server presented. */
   serial: string | undefined;
+}
+
+/**
+ * The webhook in this process with the golden config on 127.0.0.1 ports the system
+ * chooses, metrics included, logging nothing unless `logger` says otherwise.
+ */
+export function startLoopbackWebhook(opts: Pick<WebhookServerOptions, 'tlsCertFile' | 'tlsKeyFile'> & Partial<WebhookServerOptions>): Promise<RunningWebhook> {
+  return startWebhookServer({
+    listen: { host: '127.0.0.1', port: 0 },
+    metricsListen: { host: '127.0.0.1', port: 0 },
+    config: goldenConfig(),
+    logger: pino({ level: 'silent' }),
+    metrics: new WebhookMetrics({ processMetrics: false }),
+    ...opts,
+  });
 }
 
 /** A CA and a serving certificate for 127.0.0.1 / localhost, as the webhook's tests need them. */

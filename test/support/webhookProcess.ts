@@ -9,6 +9,7 @@ import { stringify } from 'yaml';
 import { createCertificateAuthority, createServingCertificate, webhookDnsNames } from '../../certs/certificateAuthority.js';
 import { releaseLoopbackPorts, reserveLoopbackPorts } from './loopbackPorts.js';
 import { trackChildProcess } from './processRegistry.js';
+import { admissionReviewFor, httpsRequest, type HttpAnswer } from './webhookClient.js';
 import { zkleaderBin } from './repoRoot.js';
 
 export interface WebhookProcessOptions {
@@ -35,6 +36,8 @@ export interface WebhookProcess {
   readonly baseUrl: string;
   readonly running: boolean;
   logs(): string;
+  /** POST /mutate of an AdmissionReview for `object`, on a new connection, as the API server sends it (TLS for the Service's name). */
+  mutate(object: unknown, uid: string): Promise<HttpAnswer>;
   /** Sends a signal (while it runs). */
   signal(signal: NodeJS.Signals): void;
   /** Resolves with the exit code and signal once the process has exited. */
@@ -78,6 +81,7 @@ export async function startWebhookProcess(opts: WebhookProcessOptions): Promise<
       return running;
     },
     logs: () => logs,
+    mutate: (object, uid) => httpsRequest(port, { path: '/mutate', body: admissionReviewFor(object, uid), ca: ca.certPem, servername }),
     signal(signal) {
       if (running) child.kill(signal);
     },
