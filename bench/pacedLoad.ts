@@ -11,7 +11,8 @@ export interface PacedResult {
   rate: number;
 }
 
-function percentile(sorted: readonly number[], p: number): number {
+/** The nearest-rank percentile of ascending values; NaN when there are none. */
+export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.max(0, Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
 }
 

@@ -5,16 +5,16 @@
 // (the real `bin/zkleader webhook`), autocannon in this one.
 // Run: npm run bench:webhook. Prints a Markdown section for bench/RESULTS.md.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon, { type Result } from 'autocannon';
-import { createCertificateAuthority, createServingCertificate } from '../certs/certificateAuthority.js';
 import { releaseLoopbackPorts, reserveLoopbackPorts } from '../test/support/loopbackPorts.js';
 import { repoRoot, zkleaderBin } from '../test/support/repoRoot.js';
 import { pacedLoad, type PacedResult } from './pacedLoad.js';
+import { writeWebhookFiles } from './webhookFiles.js';
 
 const durationS = Number(process.env.BENCH_SECONDS ?? 10);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -168,14 +168,7 @@ const fmt = (n: number, digits = 1) => n.toFixed(digits);
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'zkleader-bench-webhook-'));
   try {
-    const ca = await createCertificateAuthority();
-    const serving = await createServingCertificate(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-    const certFile = join(dir, 'tls.crt');
-    const keyFile = join(dir, 'tls.key');
-    const configFile = join(dir, 'config.yaml');
-    writeFileSync(certFile, serving.certPem);
-    writeFileSync(keyFile, serving.keyPem);
-    writeFileSync(configFile, 'zookeeper: zookeeper.zookeeper.svc:2181\n');
+    const { ca, certFile, keyFile, configFile } = await writeWebhookFiles(dir);
     const ports = await reserveLoopbackPorts(3);
     const [basePort = 0, hookPort = 0, metricsPort = 0] = ports;
 

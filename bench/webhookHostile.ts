@@ -25,11 +25,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { parse as parseYaml } from 'yaml';
-import { createCertificateAuthority, createServingCertificate } from '../certs/certificateAuthority.js';
 import { JSON_SHAPE_LIMITS } from '../src/admissionLimits.js';
 import { checkJsonShape, describeJsonShapeViolation } from '../src/jsonShape.js';
 import { releaseLoopbackPorts, reserveLoopbackPorts } from '../test/support/loopbackPorts.js';
 import { repoRoot, zkleaderBin } from '../test/support/repoRoot.js';
+import { percentile } from './pacedLoad.js';
+import { writeWebhookFiles } from './webhookFiles.js';
 
 const phaseSeconds = Number(process.env.BENCH_SECONDS ?? 15);
 const bin = process.env.BENCH_ZKLEADER_BIN ?? zkleaderBin;
@@ -102,10 +103,6 @@ function worstAdmissible(bytes: number): Buffer {
   const violation = checkJsonShape(body, JSON_SHAPE_LIMITS);
   if (violation) throw new Error(`the "admissible" body is not: ${describeJsonShapeViolation(violation)}`);
   return body;
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.max(0, Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
 }
 
 function status(pid: number, field: 'VmRSS' | 'VmHWM'): number {
@@ -431,14 +428,7 @@ async function main(): Promise<void> {
   const ports = await reserveLoopbackPorts(2);
   const [port = 0, metricsPort = 0] = ports;
   try {
-    const ca = await createCertificateAuthority();
-    const serving = await createServingCertificate(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-    const certFile = join(dir, 'tls.crt');
-    const keyFile = join(dir, 'tls.key');
-    const configFile = join(dir, 'config.yaml');
-    writeFileSync(certFile, serving.certPem);
-    writeFileSync(keyFile, serving.keyPem);
-    writeFileSync(configFile, 'zookeeper: zookeeper.zookeeper.svc:2181\n');
+    const { ca, certFile, keyFile, configFile } = await writeWebhookFiles(dir);
     const args = ['webhook', '--drain', '0', '--listen', `127.0.0.1:${port}`, '--metrics-listen', `127.0.0.1:${metricsPort}`, '--tls-cert', certFile, '--tls-key', keyFile, '--config', configFile];
     const fmt = (n: number | undefined, digits = 1) => (n === undefined || Number.isNaN(n) ? '–' : n.toFixed(digits));
     const tables: string[] = [];
