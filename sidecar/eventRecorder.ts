@@ -8,7 +8,10 @@ export interface PodReference {
   readonly uid: string | null;
 }
 
-export type LeadershipReason = 'LeaderElected' | 'LeadershipLost' | 'LeaseExpired';
+export type LeadershipReason = 'LeaderElected' | 'LeadershipLost' | 'LeaseExpired' | 'CandidateTampered' | 'ZooKeeperAccessDenied';
+
+/** Reasons that need someone's attention: Events of type Warning. */
+const warnings: ReadonlySet<LeadershipReason> = new Set(['CandidateTampered', 'ZooKeeperAccessDenied']);
 
 /**
  * Records a Kubernetes Event on the own pod when it gains or loses leadership. Best effort:
@@ -38,7 +41,7 @@ export class EventRecorder {
       },
       reason,
       message,
-      type: 'Normal',
+      type: warnings.has(reason) ? 'Warning' : 'Normal',
       source: { component: 'zkleader' },
       reportingComponent: 'zkleader.io/sidecar',
       reportingInstance: this.pod.name,

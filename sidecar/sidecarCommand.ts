@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { flagCommand, type CommandContext } from '../cli/command.js';
 import { UsageError, type FlagValues } from '../cli/flags.js';
 import { createLogger } from '../cli/logger.js';
+import { readCredentialFile, type DigestCredential } from '../zookeeper/credentials.js';
 import { LeaderElection } from '../zookeeper/election.js';
 import type { ElectionSnapshot } from '../zookeeper/electionSnapshot.js';
 import type { EventRecorder } from './eventRecorder.js';
@@ -19,6 +20,33 @@ const summary = 'join a ZooKeeper election; write the leader files, label the po
 
 /** How long a graceful stop waits for the follower label before it lets go of the node anyway. */
 const labelOnStopTimeoutMs = 1000;
+
+/** How often the credential file is re-read for a rotated password (the kubelet updates Secret volumes within about a minute). */
+const credentialPollMs = 10_000;
+
+/**
+ * Takes up a rotated credential: re-reads the file and hands a new password to the
+ * election, which adds it to the live session (leadership stays). Read errors are left to
+ * the election, which reports them when it needs the file for a new session.
+ */
+function watchCredential(path: string, election: LeaderElection, log: Logger): NodeJS.Timeout {
+  let last: DigestCredential | null = null;
+  const poll = async () => {
+    let credential: DigestCredential;
+    try {
+      credential = await readCredentialFile(path);
+    } catch {
+      return;
+    }
+    if (last && (last.user !== credential.user || last.password !== credential.password)) {
+      log.info({ user: credential.user, file: path }, 'the credential file changed; adding the new credential to the ZooKeeper session');
+      election.authenticate(credential).catch((err: Error) => log.warn({ err: err.message }, 'could not add the new credential to the session; the next session uses it'));
+    }
+    last = credential;
+  };
+  void poll();
+  return setInterval(() => void poll(), credentialPollMs).unref();
+}
 
 type SidecarFlags = FlagValues<typeof sidecarFlags>;
 
@@ -95,6 +123,19 @@ async function runSidecar(flags: SidecarFlags, ctx: CommandContext): Promise<num
     electionPath: `${flags.root}/${flags.namespace}/${flags.election}`,
     self: { ...self, namespace: flags.namespace, startedAt: new Date().toISOString() },
     logger: log.child({ component: 'election' }),
+    ...(flags['credential-file'] ? { credential: () => readCredentialFile(flags['credential-file'] as string) } : {}),
+  });
+  const credentialWatch = flags['credential-file'] ? watchCredential(flags['credential-file'], election, log) : undefined;
+  election.on('tampered', ({ node, version, own }) => {
+    metrics.candidateTampered(own);
+    const what = own ? `its own candidate node ${node}` : `candidate node ${node}`;
+    log.warn({ node, version, own }, 'candidate node changed after its creation');
+    if (api) void api.events.record('CandidateTampered', `${self.pod} found ${what} of ${electionName} changed after its creation (data version ${version}); it is ignored${own ? ', and the member joined again with a fresh node' : ''}`);
+  });
+  election.on('accessDenied', (message) => {
+    metrics.zookeeperAccessDenied();
+    log.error({ problem: message }, 'ZooKeeper access denied; retrying with backoff');
+    if (api) void api.events.record('ZooKeeperAccessDenied', `${self.pod} (${electionName}): ${message}`);
   });
 
   let zookeeperProblem: string | null = null;
@@ -151,6 +192,7 @@ async function runSidecar(flags: SidecarFlags, ctx: CommandContext): Promise<num
   log.info('stopping: stepping down');
   // Graceful stop: files and label say follower before the node goes (so the successor is alone).
   election.stepDown();
+  clearInterval(credentialWatch);
   await files.flush();
   if (api) {
     const settled = await api.labeler.settled(labelOnStopTimeoutMs);

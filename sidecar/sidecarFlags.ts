@@ -24,6 +24,10 @@ export const sidecarFlags = {
   }),
   root: defaultedString({ description: 'ZooKeeper root of all elections', valueName: 'PATH', default: '/zkleader', parse: parseZnodePath }),
   'no-label': booleanFlag({ description: 'do not label the pod (no Kubernetes API access at all)' }),
+  'credential-file': optionalString({
+    description: "the namespace's ZooKeeper credential (user:password; the Secret zkleader-zookeeper): authenticate with it and create nodes only it may change",
+    valueName: 'F',
+  }),
   kubeconfig: optionalString({ description: 'kubeconfig file (default: the in-cluster configuration)', valueName: 'F' }),
   listen: defaultedString({
     description: 'HTTP address for /, /leader, /healthz, /readyz, /metrics; [::] is every address of both families (0.0.0.0 where IPv6 is unavailable)',

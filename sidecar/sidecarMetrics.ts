@@ -12,6 +12,8 @@ export class SidecarMetrics {
   private readonly connection: Gauge<'state'>;
   private readonly labelErrors: Counter<'status'>;
   private readonly eventErrors: Counter<'status'>;
+  private readonly tampered: Counter<'own'>;
+  private readonly accessDenied: Counter;
   private lastState: string | null = null;
 
   constructor() {
@@ -41,6 +43,17 @@ export class SidecarMetrics {
       labelNames: ['status'],
       registers,
     });
+    this.tampered = new Counter({
+      name: 'zkleader_candidate_tampered_total',
+      help: 'Candidate nodes found changed after their creation (data version not 0), own="true" for this member\'s own node',
+      labelNames: ['own'],
+      registers,
+    });
+    this.accessDenied = new Counter({
+      name: 'zkleader_zookeeper_access_denied_total',
+      help: 'Times ZooKeeper refused this member (NOAUTH) or its credential could not be read (a new reason each)',
+      registers,
+    });
     // Includes nodejs_eventloop_lag_seconds and friends (event-loop lag, memory, CPU).
     collectDefaultMetrics({ register: this.registry });
     this.isLeader.set(0);
@@ -65,5 +78,13 @@ export class SidecarMetrics {
 
   eventError(status: string): void {
     this.eventErrors.inc({ status });
+  }
+
+  candidateTampered(own: boolean): void {
+    this.tampered.inc({ own: String(own) });
+  }
+
+  zookeeperAccessDenied(): void {
+    this.accessDenied.inc();
   }
 }

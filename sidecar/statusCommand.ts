@@ -4,9 +4,10 @@ import { DEFAULT_SESSION_TIMEOUT_MS, formatDuration, parseBoundedDuration } from
 import { defaultedString, optionalString, requiredString } from '../cli/flags.js';
 import { parseDnsLabel, parseZnodePath, parseZooKeeperConnectString } from '../cli/valueSyntax.js';
 import { formatElectionTable, readElections } from '../zookeeper/electionStatus.js';
+import { readCredentialFile, type DigestCredential } from '../zookeeper/credentials.js';
 import { ZooKeeperSession } from '../zookeeper/session.js';
 
-const usage = 'zkleader status --zookeeper H:P[,..] [--election NS/NAME] [-o table|json]';
+const usage = 'zkleader status --zookeeper H:P[,..] [--election NS/NAME] [--credential-file F] [-o table|json]';
 const summary = 'show the elections in ZooKeeper: candidates, leaders and epochs';
 
 function parseElectionRef(raw: string): { namespace: string; name: string } {
@@ -25,6 +26,7 @@ export const statusFlags = {
   zookeeper: requiredString({ description: 'ZooKeeper connect string', valueName: 'H:P[,..][/chroot]', parse: parseZooKeeperConnectString }),
   election: optionalString({ description: 'only this election', valueName: 'NS/NAME', parse: parseElectionRef }),
   root: defaultedString({ description: 'ZooKeeper root of all elections', valueName: 'PATH', default: '/zkleader', parse: parseZnodePath }),
+  'credential-file': optionalString({ description: "a tenant's credential (user:password), or the admin's to see every tenant", valueName: 'F' }),
   output: defaultedString({ description: 'output format: table or json', valueName: 'FORMAT', short: 'o', default: 'table', parse: parseOutput }),
   timeout: defaultedString({
     description: 'how long to wait for ZooKeeper',
@@ -41,8 +43,17 @@ export const statusCommand = flagCommand({
   description: 'Shows the elections under the ZooKeeper root: for each, its leader (the lowest candidate), the epoch\n(the leader node\'s czxid) and the candidates in election order. Read-only.',
   flags: statusFlags,
   async run(flags, ctx) {
+    let credential: DigestCredential | undefined;
+    if (flags['credential-file']) {
+      try {
+        credential = await readCredentialFile(flags['credential-file']);
+      } catch (err) {
+        ctx.stderr.write(`zkleader status: --credential-file: ${(err as Error).message}\n`);
+        return 2;
+      }
+    }
     // A read-only look: the session's timeout only bounds how long a lost connection is kept.
-    const session = new ZooKeeperSession({ connectString: flags.zookeeper, sessionTimeoutMs: DEFAULT_SESSION_TIMEOUT_MS });
+    const session = new ZooKeeperSession({ connectString: flags.zookeeper, sessionTimeoutMs: DEFAULT_SESSION_TIMEOUT_MS, ...(credential ? { credential } : {}) });
     try {
       const connected = once(session, 'connected').then(() => true);
       const timedOut = new Promise<false>((resolve) => setTimeout(() => resolve(false), flags.timeout).unref());
@@ -50,7 +61,12 @@ export const statusCommand = flagCommand({
         ctx.stderr.write(`zkleader status: no ZooKeeper session with ${flags.zookeeper} within ${formatDuration(flags.timeout)}\n`);
         return 1;
       }
-      const elections = await readElections(session, flags.root, flags.election);
+      await session.authenticated();
+      const denied: string[] = [];
+      const elections = await readElections(session, flags.root, flags.election, denied);
+      if (denied.length > 0) {
+        ctx.stderr.write(`zkleader status: no access to namespace(s) ${denied.join(', ')} (tenants: pass their credential, or the admin's, with --credential-file)\n`);
+      }
       if (flags.election && elections[0]?.candidates.length === 0) {
         ctx.stderr.write(`zkleader status: election ${flags.election.namespace}/${flags.election.name} has no candidates under ${flags.root}\n`);
         return 1;

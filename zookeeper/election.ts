@@ -3,7 +3,8 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { candidatePrefix, electionOrder, type CandidateNode } from './candidateNode.js';
 import { parseCandidateData, sameOutcome, type CandidateData, type ElectionSnapshot, type MemberIdentity } from './electionSnapshot.js';
-import { ZooKeeperCode, ZooKeeperError, ZooKeeperSession } from './session.js';
+import { creatorAllAcl, type AclEntry, type DigestCredential } from './credentials.js';
+import { childrenOrEmpty, ZooKeeperCode, ZooKeeperError, ZooKeeperSession } from './session.js';
 
 /**
  * The election's own states (Curator LeaderLatch style):
@@ -24,6 +25,21 @@ export interface ElectionOptions {
   readonly self: CandidateData;
   readonly logger: Logger;
   readonly now?: () => number;
+  /**
+   * Tenancy (DESIGN.md): the digest credential of this namespace's members, read before
+   * every new session (a rotated file is taken up; see authenticate() for a live session).
+   * It rejects with an error whose message says what is wrong (missing file, bad syntax).
+   * With it, every node this member creates carries the creator-only ACL from its creation.
+   */
+  readonly credential?: () => Promise<DigestCredential>;
+}
+
+/** A candidate whose data changed after its creation (data version not 0). */
+export interface TamperedCandidate {
+  readonly node: string;
+  readonly version: number;
+  /** Our own node: we step down, delete it and join again with a fresh one. */
+  readonly own: boolean;
 }
 
 export interface ElectionEvents {
@@ -34,6 +50,13 @@ export interface ElectionEvents {
   problem: [problem: string | null];
   /** The leader's lease ran out without a renewal the quorum vouched for: it stepped down on its own. */
   leaseExpired: [validUntil: Date];
+  /** A candidate's data was changed after creation; reported once per node. */
+  tampered: [candidate: TamperedCandidate];
+  /**
+   * ZooKeeper refused access (NOAUTH), or the credential could not be read: the message says
+   * why and what to do. Emitted once per distinct message until access works again.
+   */
+  accessDenied: [message: string];
 }
 
 /** Delay before opening a new session after one was lost; grows while sessions keep failing. */
@@ -42,8 +65,13 @@ function reopenDelayMs(attempt: number): number {
   return base / 2 + Math.random() * (base / 2);
 }
 
-/** Retry of a leadership check that failed for another reason than the connection. */
-const checkRetryMs = 1000;
+/**
+ * Retry of a leadership check that failed for another reason than the connection (or of a
+ * credential that could not be read): 1 s, doubling while it keeps failing, up to 30 s.
+ */
+export function checkRetryDelayMs(failures: number): number {
+  return Math.min(1000 * 2 ** Math.max(0, failures - 1), 30_000);
+}
 
 type Outcome = Pick<ElectionSnapshot, 'state' | 'leader' | 'epoch' | 'members'>;
 
@@ -88,6 +116,14 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
   private connectTimer: NodeJS.Timeout | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
   private failedSessions = 0;
+  /** Consecutive failed checks (or credential reads), for the retry backoff. */
+  private failedChecks = 0;
+  /** The last accessDenied message emitted (null once access works). */
+  private deniedMessage: string | null = null;
+  /** The credential of the current session, and later ones a live session took up. */
+  private credentials: DigestCredential[] = [];
+  /** Candidates reported as tampered (pruned when they leave the election). */
+  private readonly tampered = new Set<string>();
   private readonly now: () => number;
   private readonly log: Logger;
 
@@ -170,6 +206,40 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
 
   private openSession(): void {
     if (this.electionState === 'closed') return;
+    if (!this.options.credential) {
+      this.startSession([]);
+      return;
+    }
+    const gen = ++this.generation;
+    this.options.credential().then(
+      (credential) => {
+        if (this.isStale(gen)) return;
+        this.startSession([credential]);
+      },
+      (err: Error) => {
+        if (this.isStale(gen)) return;
+        // No session without the credential: a member without it would create open nodes.
+        this.denied(`cannot authenticate to ZooKeeper: ${err.message}`);
+        clearTimeout(this.reopenTimer);
+        this.reopenTimer = setTimeout(() => this.openSession(), checkRetryDelayMs(++this.failedChecks));
+      },
+    );
+  }
+
+  /**
+   * Adds a (rotated) credential to the live session, so that the member keeps its session
+   * and node — its leadership — while the old password is retired; later sessions use it too.
+   */
+  async authenticate(credential: DigestCredential): Promise<void> {
+    if (this.credentials.some((c) => c.user === credential.user && c.password === credential.password)) return;
+    this.credentials = [...this.credentials, credential];
+    const session = this.session;
+    if (session && !session.closed) await session.addAuth(credential);
+  }
+
+  private startSession(credentials: DigestCredential[]): void {
+    if (this.electionState === 'closed') return;
+    this.credentials = credentials;
     const gen = ++this.generation;
     this.watcher = () => {
       if (!this.isStale(gen)) this.requestCheck();
@@ -180,7 +250,8 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
     this.ownNode = null;
     this.createUncertain = false;
     this.knownChildren = '';
-    const session = new ZooKeeperSession({ connectString: this.options.connectString, sessionTimeoutMs: this.options.sessionTimeoutMs });
+    const [credential] = credentials;
+    const session = new ZooKeeperSession({ connectString: this.options.connectString, sessionTimeoutMs: this.options.sessionTimeoutMs, ...(credential ? { credential } : {}) });
     this.session = session;
     this.emit('connection', 'connecting');
     this.emit('problem', `waiting for ZooKeeper at ${this.options.connectString}`);
@@ -308,13 +379,21 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
         this.rejoin('own candidate node disappeared');
         return;
       }
+      for (const name of this.tampered) if (!candidates.some((c) => c.name === name)) this.tampered.delete(name);
       const members = await this.memberIdentities(session, candidates);
       if (stale()) return;
       if (ownIndex === 0) {
+        // The leader watches its own node: a deletion or a change of its data comes at once.
+        // (A follower's own node matters once it is the lowest: then it is checked here.)
         const stat = await session.exists(`${path}/${this.ownNode}`, this.watcher);
         if (stale()) return;
         if (!stat) {
           this.rejoin('own candidate node disappeared');
+          return;
+        }
+        if (stat.version !== 0) {
+          // Changed after creation (tampering): step down, delete it, join with a fresh node.
+          await this.replaceTamperedOwnNode(session, stat.version);
           return;
         }
         // Lowest AND owned by this very session; anything else is not leadership.
@@ -343,6 +422,14 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
         this.checkAgain = true;
         return;
       }
+      if (leader.stat.version !== 0) {
+        // Nobody leads on a tampered node, and nobody leads past it until its owner has
+        // stepped down and deleted it (or its session ended): never two leaders at once.
+        this.reportTampered(leaderNode.name, leader.stat.version, false);
+        this.log.warn({ node: leaderNode.name, version: leader.stat.version }, 'the lowest candidate was changed after its creation; no leader until it is gone');
+        this.suspend();
+        return;
+      }
       if (predecessor.name !== leaderNode.name) {
         const pred = await session.exists(`${path}/${predecessor.name}`, this.watcher);
         if (stale()) return;
@@ -360,18 +447,22 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
         return;
       }
       // An outcome we could not check is not one we can vouch for.
-      this.log.error({ err: (err as Error).message }, 'leadership check failed; stepping down and retrying');
+      const delay = checkRetryDelayMs(++this.failedChecks);
+      this.log.error({ err: (err as Error).message, retryInMs: delay }, 'leadership check failed; stepping down and retrying');
       this.checkFailed = true;
-      this.emit('problem', `election check failed: ${(err as Error).message}`);
+      if (err instanceof ZooKeeperError && err.code === ZooKeeperCode.NOAUTH) this.denied(this.noAuthMessage(err));
+      else this.emit('problem', `election check failed: ${(err as Error).message}`);
       this.suspend();
       clearTimeout(this.checkRetryTimer);
-      this.checkRetryTimer = setTimeout(() => this.requestCheck(), checkRetryMs);
+      this.checkRetryTimer = setTimeout(() => this.requestCheck(), delay);
     }
   }
 
   /** A check decided: renew the lease from its synced reads and publish, unless they came too late. */
   private conclude(sentAt: number, outcome: Outcome): void {
     this.renew(sentAt);
+    this.failedChecks = 0;
+    this.deniedMessage = null;
     if (this.checkFailed) {
       this.checkFailed = false;
       this.emit('problem', null);
@@ -402,7 +493,8 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
     const path = this.options.electionPath;
     const prefix = candidatePrefix(this.uuid);
     if (this.createUncertain) {
-      const mine = (await session.getChildren(path)).filter((name) => name.startsWith(prefix));
+      // No election node: the lost create was the one that found none (NONODE), nothing was made.
+      const mine = (await childrenOrEmpty(session, path)).filter((name) => name.startsWith(prefix));
       for (const name of mine) {
         const stat = await session.exists(`${path}/${name}`);
         // Same uuid is not enough: it must belong to this session (a node of a lost session expires).
@@ -414,28 +506,82 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
         }
       }
     }
-    await session.ensurePath(path);
+    const acl = this.createAcl();
+    const create = () => session.create(`${path}/${prefix}`, JSON.stringify(this.options.self), 'ephemeral-sequential', acl);
     this.createUncertain = true;
-    const created = await session.create(`${path}/${prefix}`, JSON.stringify(this.options.self), 'ephemeral-sequential');
+    let created: string;
+    try {
+      created = await create();
+    } catch (err) {
+      if (!(err instanceof ZooKeeperError && err.code === ZooKeeperCode.NONODE)) throw err;
+      // The first member of the election: make its node (its ancestors exist, or are the
+      // tenant's and refuse us), then join.
+      this.createUncertain = false;
+      await session.ensurePath(path, acl);
+      this.createUncertain = true;
+      created = await create();
+    }
     this.createUncertain = false;
     this.ownNode = created.slice(created.lastIndexOf('/') + 1);
     this.log.info({ node: this.ownNode }, 'joined the election');
   }
 
   private async memberIdentities(session: ZooKeeperSession, candidates: readonly CandidateNode[]): Promise<MemberIdentity[]> {
-    const missing = candidates.filter((c) => !this.identities.has(c.name));
+    const missing = candidates.filter((c) => !this.identities.has(c.name) && !this.tampered.has(c.name));
     await Promise.all(
       missing.map(async (c) => {
         const node = await session.get(`${this.options.electionPath}/${c.name}`);
-        if (node) this.identities.set(c.name, parseCandidateData(node.data, c.name));
+        if (!node) return;
+        // A changed candidate names whoever changed it: not a member we list.
+        if (node.stat.version !== 0) this.reportTampered(c.name, node.stat.version, c.name === this.ownNode);
+        else this.identities.set(c.name, parseCandidateData(node.data, c.name));
       }),
     );
+    for (const name of this.tampered) this.identities.delete(name);
     const names = new Set(candidates.map((c) => c.name));
     for (const name of this.identities.keys()) if (!names.has(name)) this.identities.delete(name);
     return candidates.flatMap((c) => {
       const id = this.identities.get(c.name);
       return id ? [id] : [];
     });
+  }
+
+  /** With a credential: the creator-only ACL (the session's identities); without: open nodes. */
+  private createAcl(): readonly AclEntry[] | undefined {
+    return this.credentials.length > 0 ? creatorAllAcl : undefined;
+  }
+
+  private reportTampered(node: string, version: number, own: boolean): void {
+    if (this.tampered.has(node)) return;
+    this.tampered.add(node);
+    this.emit('tampered', { node, version, own });
+  }
+
+  /** Our node was changed after creation: step down first, delete it, join with a fresh one. */
+  private async replaceTamperedOwnNode(session: ZooKeeperSession, version: number): Promise<void> {
+    const node = this.ownNode as string;
+    this.reportTampered(node, version, true);
+    this.log.warn({ node, version }, 'own candidate node was changed after its creation; stepping down and joining again with a fresh node');
+    this.suspend();
+    this.ownNode = null;
+    await session.delete(`${this.options.electionPath}/${node}`);
+    this.checkAgain = true;
+  }
+
+  private noAuthMessage(err: ZooKeeperError): string {
+    const namespace = this.options.self.namespace;
+    const who = this.credentials.map((c) => c.user).join(', ');
+    return who
+      ? `ZooKeeper refused ${err.operation} ${err.path} to ${who} (NOAUTH): the password is wrong or was retired, or namespace ${namespace} has no tenant — an admin creates it with \`zkleader tenant add ${namespace}\``
+      : `ZooKeeper refused ${err.operation} ${err.path} (NOAUTH): namespace ${namespace} is a tenant, and its members need its credential (--credential-file; webhook setting zookeeperAuth: required)`;
+  }
+
+  /** Access problem: on /readyz always, as an accessDenied event once per distinct message. */
+  private denied(message: string): void {
+    this.emit('problem', message);
+    if (message === this.deniedMessage) return;
+    this.deniedMessage = message;
+    this.emit('accessDenied', message);
   }
 
   /** A cheap synced read at least every quarter of the session timeout: renews the lease, notices joins. */

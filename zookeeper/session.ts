@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
+import { formatCredential, type AclEntry, type DigestCredential } from './credentials.js';
 
 /*
  * A typed promise API over ONE session of the `zookeeper` npm binding (7.3, the C client).
@@ -38,6 +39,7 @@ interface NativeStat {
   mtime: number;
   version: number;
   ephemeralOwner: string;
+  aversion: number;
   dataLength: number;
   numChildren: number;
 }
@@ -62,6 +64,24 @@ interface NativeZooKeeper {
   a_get_children(path: string, watch: boolean, cb: (rc: Rc, error: string, children: string[]) => void): number;
   a_delete_(path: string, version: number, cb: (rc: Rc, error: string) => void): number;
   a_sync(path: string, cb: (rc: Rc, error: string, path: string) => void): number;
+  a_set(path: string, data: string | Buffer, version: number, cb: (rc: Rc, error: string, stat: NativeStat | null) => void): number;
+  /** The C++ object under the JS wrapper (for what the wrapper lacks or would log). */
+  readonly native: NativeBinding;
+}
+
+interface NativeAclEntry {
+  readonly perm?: number;
+  readonly perms?: number;
+  readonly scheme: string;
+  readonly auth: string;
+}
+
+/** Methods of the C++ object itself; a_create_acl comes from patches/zookeeper+7.3.0.patch. */
+interface NativeBinding {
+  a_create_acl(path: string, data: string | Buffer, flags: number, acl: NativeAclEntry[], cb: (rc: Rc, error: string, path: string) => void): number;
+  add_auth(scheme: string, auth: string, cb: (rc: Rc, error: string) => void): number;
+  a_get_acl(path: string, cb: (rc: Rc, error: string, acl: NativeAclEntry[] | null, stat: NativeStat | null) => void): number;
+  a_set_acl(path: string, version: number, acl: NativeAclEntry[], cb: (rc: Rc, error: string) => void): number;
 }
 
 type NativeConstructor = new () => NativeZooKeeper;
@@ -75,6 +95,8 @@ export const ZooKeeperCode = {
   CONNECTIONLOSS: -4,
   OPERATIONTIMEOUT: -7,
   NONODE: -101,
+  NOAUTH: -102,
+  BADVERSION: -103,
   NODEEXISTS: -110,
   NOTEMPTY: -111,
   SESSIONEXPIRED: -112,
@@ -94,6 +116,9 @@ const codeNames: Record<number, string> = {
   [-110]: 'NODEEXISTS',
   [-111]: 'NOTEMPTY',
   [-112]: 'SESSIONEXPIRED',
+  [-113]: 'AUTH_FAILED_STATE',
+  [-114]: 'INVALIDACL',
+  [-115]: 'AUTHFAILED',
   [-116]: 'CLOSING',
   [-118]: 'SESSIONMOVED',
 };
@@ -134,6 +159,24 @@ export function sessionIdToDecimal(hex: string): string {
   return BigInt(`0x${hex}`).toString();
 }
 
+/** The node's children, or none when the node does not exist. */
+export async function childrenOrEmpty(session: ZooKeeperSession, path: string): Promise<string[]> {
+  try {
+    return await session.getChildren(path);
+  } catch (err) {
+    if (err instanceof ZooKeeperError && err.code === ZooKeeperCode.NONODE) return [];
+    throw err;
+  }
+}
+
+function toNativeAcl(entry: AclEntry): NativeAclEntry {
+  return { perm: entry.perms, scheme: entry.scheme, auth: entry.id };
+}
+
+function fromNativeAcl(entry: NativeAclEntry): AclEntry {
+  return { perms: entry.perms ?? entry.perm ?? 0, scheme: entry.scheme, id: entry.auth };
+}
+
 function toStat(stat: NativeStat): ZnodeStat {
   return { czxid: zxidToDecimal(stat.czxid), ephemeralOwner: sessionIdToDecimal(stat.ephemeralOwner), version: stat.version };
 }
@@ -145,6 +188,11 @@ export interface ZooKeeperSessionOptions {
   /** host:port[,host:port...][/chroot] */
   readonly connectString: string;
   readonly sessionTimeoutMs: number;
+  /**
+   * A digest credential to authenticate with before any request: the C client sends it
+   * first on every connection of the session (DESIGN.md "Tenancy").
+   */
+  readonly credential?: DigestCredential;
 }
 
 export interface ZooKeeperSessionEvents {
@@ -200,6 +248,47 @@ export class ZooKeeperSession extends EventEmitter<ZooKeeperSessionEvents> {
       // Only emitted by connect(), which we do not use; a listener keeps EventEmitter from throwing.
     });
     this.native.init({ connect: options.connectString, timeout: options.sessionTimeoutMs, debug_level: 0 });
+    if (options.credential) {
+      // Queued before the first connection; the answer is awaited through authenticated().
+      this.authentication = this.addAuth(options.credential);
+      this.authentication.catch(() => undefined);
+    }
+  }
+
+  private authentication: Promise<void> = Promise.resolve();
+
+  /** Settles when the credential given at construction was accepted (at once without one). */
+  authenticated(): Promise<void> {
+    return this.authentication;
+  }
+
+  /**
+   * Adds a digest identity to this session (also on a live one: a rotated password is taken
+   * up without a new session). The C client re-sends every identity on each reconnection.
+   * The digest scheme accepts any credential; a wrong password shows as NOAUTH later.
+   */
+  addAuth(credential: DigestCredential): Promise<void> {
+    return this.call('addAuth', credential.user, (done) => this.native.native.add_auth('digest', formatCredential(credential), (rc) => done(rc, () => undefined)));
+  }
+
+  /** The node's ACL and its ACL version (for setAcl), or null when it does not exist. */
+  getAcl(path: string): Promise<{ acl: AclEntry[]; aclVersion: number } | null> {
+    return this.call('getAcl', path, (done) =>
+      this.native.native.a_get_acl(path, (rc, _e, acl, stat) => {
+        if (rc === ZooKeeperCode.NONODE) return done(0, () => null);
+        return done(rc, () => ({ acl: (acl ?? []).map(fromNativeAcl), aclVersion: stat?.aversion ?? -1 }));
+      }),
+    );
+  }
+
+  /** Replaces the node's ACL; `aclVersion` -1 for any (BADVERSION when it changed meanwhile). */
+  setAcl(path: string, acl: readonly AclEntry[], aclVersion = -1): Promise<void> {
+    return this.call('setAcl', path, (done) => this.native.native.a_set_acl(path, aclVersion, acl.map(toNativeAcl), (rc) => done(rc, () => undefined)));
+  }
+
+  /** Replaces the node's data; `version` -1 for any. Returns the new data version. */
+  set(path: string, data: string, version = -1): Promise<number> {
+    return this.call('set', path, (done) => this.native.a_set(path, data, version, (rc, _e, stat) => done(rc, () => stat?.version ?? -1)));
   }
 
   get connected(): boolean {
@@ -226,10 +315,15 @@ export class ZooKeeperSession extends EventEmitter<ZooKeeperSessionEvents> {
     return t > 0 ? t : this.options.sessionTimeoutMs;
   }
 
-  create(path: string, data: string, mode: CreateMode): Promise<string> {
-    return this.call('create', path, (done) =>
-      this.native.a_create(path, data, createFlags[mode], (rc, _e, created) => done(rc, () => created)),
-    );
+  /**
+   * Creates the node; with `acl`, the node has that ACL from its creation on (the binding's
+   * own a_create makes every node world-open).
+   */
+  create(path: string, data: string, mode: CreateMode, acl?: readonly AclEntry[]): Promise<string> {
+    return this.call('create', path, (done) => {
+      const cb = (rc: Rc, _e: string, created: string) => done(rc, () => created);
+      return acl ? this.native.native.a_create_acl(path, data, createFlags[mode], acl.map(toNativeAcl), cb) : this.native.a_create(path, data, createFlags[mode], cb);
+    });
   }
 
   /** Paths with a watch outstanding in this session (for tests and metrics). */
@@ -288,13 +382,19 @@ export class ZooKeeperSession extends EventEmitter<ZooKeeperSessionEvents> {
     );
   }
 
-  /** Creates every missing persistent node of `path`; nodes created concurrently by others are fine. */
-  async ensurePath(path: string): Promise<void> {
+  /**
+   * Creates every missing persistent node of `path` (with `acl` when given); nodes created
+   * concurrently by others are fine.
+   */
+  async ensurePath(path: string, acl?: readonly AclEntry[]): Promise<void> {
     let prefix = '';
     for (const part of path.split('/').filter(Boolean)) {
       prefix += `/${part}`;
+      // exists needs no permission; a create of an existing node would need CREATE on its
+      // parent (a tenant's root may refuse it) before the server says NODEEXISTS.
+      if (await this.exists(prefix)) continue;
       try {
-        await this.create(prefix, '', 'persistent');
+        await this.create(prefix, '', 'persistent', acl);
       } catch (err) {
         if (!(err instanceof ZooKeeperError && err.code === ZooKeeperCode.NODEEXISTS)) throw err;
       }

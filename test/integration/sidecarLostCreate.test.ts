@@ -58,6 +58,8 @@ describe('a create whose answer is lost', () => {
   it('is found again by its uuid: one node per candidate, and the candidate leads with it', async () => {
     const path = '/zkleader/test/lost-create';
     const latest = new Map<string, ElectionSnapshot>();
+    // The election node exists, so the candidate's create applies and only its answer is lost.
+    await new Promise<void>((resolve, reject) => observer.mkdirp(path, (err: Error | null) => (err ? reject(err) : resolve())));
     proxy.cutNextCreate({ pathContains: `${path}/`, applyMs: 300 });
     const election = startElection('lost-0', path, proxy.connectString, latest);
 
@@ -76,5 +78,19 @@ describe('a create whose answer is lost', () => {
     expect(latest.get('lost-1')?.leader?.pod).toBe('lost-0');
     expect(latest.get('lost-1')?.members.map((m) => m.pod)).toEqual(['lost-0', 'lost-1']);
     expect(await observer.get_children(path, false)).toHaveLength(2);
+  }, 60_000);
+
+  it('of the first member, before the election node exists (NONODE, nothing made): it makes the node, joins once and leads', async () => {
+    const path = '/zkleader/test/lost-first-create';
+    const latest = new Map<string, ElectionSnapshot>();
+    const cutsBefore = proxy.cutCount;
+    proxy.cutNextCreate({ pathContains: `${path}/`, applyMs: 300 });
+    const election = startElection('first-0', path, proxy.connectString, latest);
+    await until('the leader outcome after the lost answer', () => latest.get('first-0')?.isLeader === true, 20_000);
+    expect(proxy.cutCount).toBe(cutsBefore + 1);
+    const children = await observer.get_children(path, false);
+    expect(children).toHaveLength(1);
+    const stat = (await observer.exists(`${path}/${children[0]}`, false)) as { ephemeralOwner: string };
+    expect(sessionIdToDecimal(stat.ephemeralOwner)).toBe(election.sessionId);
   }, 60_000);
 });

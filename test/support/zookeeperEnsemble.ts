@@ -8,6 +8,7 @@ import { fourLetterWord, serverMode, type FourLetterWord } from './fourLetterWor
 import { LinkProxy, type LinkMode } from './linkProxy.js';
 import { releaseLoopbackPorts, reserveLoopbackPorts } from './loopbackPorts.js';
 import { processState, trackChildProcess } from './processRegistry.js';
+import { digestId, type DigestCredential } from '../../zookeeper/credentials.js';
 
 /**
  * A real Apache ZooKeeper ensemble (Debian's server, a JVM per server) on loopback
@@ -100,8 +101,15 @@ export class ZooKeeperServerExitedError extends Error {
 // zookeeper.jar's manifest Class-Path names the rest of its jars; slf4j-simple is the
 // logging binding (without one SLF4J drops every log line).
 const javaClassPath = ['/usr/share/java/zookeeper.jar', '/usr/share/java/slf4j-simple.jar'].join(':');
+/**
+ * Every test ensemble accepts this credential as its superuser (what deploy/zookeeper sets
+ * from the `zookeeper-admin` Secret): the admin of `zkleader tenant` and of hostile tests.
+ */
+export const testAdminCredential: DigestCredential = { user: 'admin', password: 'zkleader-test-admin' };
+
 // Small and quick to start: the servers hold a few nodes and live for seconds.
 const jvmFlags = [
+  `-Dzookeeper.DigestAuthenticationProvider.superDigest=${digestId(testAdminCredential)}`,
   '-Xmx128m',
   '-Xms16m',
   '-XX:+UseSerialGC',
