@@ -1,7 +1,7 @@
 import type { V1Container, V1EnvVar, V1Probe, V1VolumeMount } from '@kubernetes/client-node';
 import { formatDuration } from '../cli/duration.js';
 import type { InjectionSettings } from './settings.js';
-import { SIDECAR_DIR, TOKEN_MOUNT_PATH, TOKEN_VOLUME_NAME, VOLUME_NAME } from './buildVolumes.js';
+import { CREDENTIAL_FILE, CREDENTIAL_MOUNT_PATH, CREDENTIAL_VOLUME_NAME, SIDECAR_DIR, TOKEN_MOUNT_PATH, TOKEN_VOLUME_NAME, VOLUME_NAME } from './buildVolumes.js';
 
 export const SIDECAR_NAME = 'zkleader';
 export const SIDECAR_PORT = 4040;
@@ -49,6 +49,11 @@ export function buildSidecar(settings: InjectionSettings): V1Container {
     { name: VOLUME_NAME, mountPath: SIDECAR_DIR },
     { name: TOKEN_VOLUME_NAME, mountPath: TOKEN_MOUNT_PATH, readOnly: true },
   ];
+  // The tenant credential is the sidecar's alone: no app container ever mounts this volume.
+  if (settings.zookeeperAuth === 'required') {
+    env.push({ name: 'ZKLEADER_CREDENTIAL_FILE', value: CREDENTIAL_FILE });
+    volumeMounts.push({ name: CREDENTIAL_VOLUME_NAME, mountPath: CREDENTIAL_MOUNT_PATH, readOnly: true });
+  }
 
   const liveness = httpProbe('/healthz', { periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 });
   // A ZooKeeper slow to answer must not get the sidecar killed before its first outcome.

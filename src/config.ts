@@ -5,6 +5,18 @@ import { parseSidecarMode, type SidecarMode } from './annotations.js';
 
 export type ImagePullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 
+/**
+ * How sidecars authenticate to ZooKeeper: `none` (open mode, no credential) or
+ * `required` (each sidecar gets its namespace's tenant credential, the Secret
+ * zkleader-zookeeper that `zkleader tenant add` writes).
+ */
+export type ZooKeeperAuth = 'none' | 'required';
+
+export function parseZooKeeperAuth(value: unknown): ZooKeeperAuth {
+  if (value === 'none' || value === 'required') return value;
+  throw new Error(`expected "none" or "required", got ${JSON.stringify(value)}`);
+}
+
 export interface SidecarResources {
   requests: Record<string, string>;
   limits: Record<string, string>;
@@ -20,6 +32,7 @@ export interface InjectorConfig {
   readonly zookeeper: string | undefined;
   readonly sidecarMode: SidecarMode;
   readonly resources: SidecarResources;
+  readonly zookeeperAuth: ZooKeeperAuth;
 }
 
 /**
@@ -35,11 +48,12 @@ export function defaultInjectorConfig(version: string, sidecarImage?: string): I
     sidecarMode: 'native',
     // Measured idle RSS with pod labelling on is about 115 MB (Node 24 + @kubernetes/client-node).
     resources: { requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '192Mi' } },
+    zookeeperAuth: 'none',
   };
 }
 
 const quantityPattern = /^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$/;
-const configFields = ['image', 'imagePullPolicy', 'zookeeper', 'sidecarMode', 'resources'];
+const configFields = ['image', 'imagePullPolicy', 'zookeeper', 'sidecarMode', 'resources', 'zookeeperAuth'];
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -77,7 +91,7 @@ export function parseInjectorConfig(document: unknown, version: string, sidecarI
   for (const key of Object.keys(document)) {
     if (!configFields.includes(key)) throw new Error(`${key}: unknown field; expected one of ${configFields.join(', ')}`);
   }
-  const { image, imagePullPolicy, zookeeper, sidecarMode, resources } = document;
+  const { image, imagePullPolicy, zookeeper, sidecarMode, resources, zookeeperAuth } = document;
   if (imagePullPolicy !== undefined && imagePullPolicy !== 'Always' && imagePullPolicy !== 'IfNotPresent' && imagePullPolicy !== 'Never') {
     throw new Error(`imagePullPolicy: expected Always, IfNotPresent or Never, got ${JSON.stringify(imagePullPolicy)}`);
   }
@@ -102,6 +116,7 @@ export function parseInjectorConfig(document: unknown, version: string, sidecarI
       requests: parseQuantities(resources?.requests, 'resources.requests', defaults.resources.requests),
       limits: parseQuantities(resources?.limits, 'resources.limits', defaults.resources.limits),
     },
+    zookeeperAuth: zookeeperAuth === undefined ? defaults.zookeeperAuth : withField('zookeeperAuth', () => parseZooKeeperAuth(zookeeperAuth)),
   };
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { V1Container, V1ObjectMeta, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import { ANNOTATION_LABEL, ANNOTATION_LEADER_EPOCH, ANNOTATION_MOUNT_PATH, ANNOTATION_STATUS, isSameOrUnder, LABEL_ELECTION, LABEL_ROLE } from './annotations.js';
 import { SIDECAR_NAME, SIDECAR_PORT, SIDECAR_PORT_NAME, SIDECAR_UID, buildSidecar } from './buildSidecar.js';
-import { TOKEN_VOLUME_NAME, VOLUME_NAME, buildAppMount, buildVolumes } from './buildVolumes.js';
+import { CREDENTIAL_VOLUME_NAME, TOKEN_VOLUME_NAME, VOLUME_NAME, buildAppMount, buildVolumes } from './buildVolumes.js';
 import type { InjectorConfig } from './config.js';
 import { injectionRequest, resolveMountSettings, resolveSettings, unknownKeyWarnings, type InjectionSettings, type MountSettings } from './settings.js';
 
@@ -165,28 +165,49 @@ function checkPodSupported(pod: V1Pod, settings: InjectionSettings, warnings: st
         'so two such pods could not share a node), and with the default dnsPolicy ClusterFirst it cannot resolve the ZooKeeper Service; run the pod without hostNetwork',
     );
   }
-  if (spec?.shareProcessNamespace === true && settings.projectedToken) {
-    const risk = `spec.shareProcessNamespace: true lets app containers that run as uid ${SIDECAR_UID}, or as root, read the sidecar's service account token through /proc`;
-    if (spec.automountServiceAccountToken === false) {
+  const credential = settings.zookeeperAuth === 'required';
+  if (spec?.shareProcessNamespace === true && (settings.projectedToken || credential)) {
+    const secrets = [settings.projectedToken && 'service account token', credential && 'ZooKeeper credential'].filter(Boolean).join(' and ');
+    const risk = `spec.shareProcessNamespace: true lets app containers that run as uid ${SIDECAR_UID}, or as root, read the sidecar's ${secrets} through /proc`;
+    if (settings.projectedToken && spec.automountServiceAccountToken === false) {
       throw new Refusal(`${risk}, and this pod gives its app containers no token of their own; drop shareProcessNamespace, or set ${ANNOTATION_LABEL}: "false"`);
     }
     warnings.push(`${risk}; run the app containers as another non-root uid`);
   }
 }
 
-function checkNameClashes(pod: V1Pod): void {
+/** The volumes only the sidecar may mount, with what each holds. */
+function sidecarOnlyVolumes(credential: boolean): [name: string, holds: string][] {
+  const volumes: [string, string][] = [[TOKEN_VOLUME_NAME, 'token']];
+  if (credential) volumes.push([CREDENTIAL_VOLUME_NAME, 'ZooKeeper credential']);
+  return volumes;
+}
+
+/**
+ * A mount of one of the sidecar's own volumes in another container: on a fresh pod, a
+ * mount of a volume the pod lacks would be satisfied by ours; on a reinvocation, a
+ * container added by a later webhook would get it.
+ */
+function checkSidecarOnlyMounts(pod: V1Pod, credential: boolean): void {
+  const others = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].filter((c) => c.name !== SIDECAR_NAME);
+  for (const [name, holds] of sidecarOnlyVolumes(credential)) {
+    for (const container of others) {
+      if ((container.volumeMounts ?? []).some((m) => m.name === name)) {
+        throw new Refusal(`container ${JSON.stringify(container.name)} mounts the volume ${JSON.stringify(name)}, the zkleader sidecar's own ${holds}; remove the mount`);
+      }
+    }
+  }
+}
+
+function checkNameClashes(pod: V1Pod, settings: InjectionSettings): void {
   const volumes = pod.spec?.volumes ?? [];
-  for (const name of [VOLUME_NAME, TOKEN_VOLUME_NAME]) {
+  const credential = settings.zookeeperAuth === 'required';
+  for (const name of [VOLUME_NAME, TOKEN_VOLUME_NAME, ...(credential ? [CREDENTIAL_VOLUME_NAME] : [])]) {
     if (volumes.some((v) => v.name === name)) {
       throw new Refusal(`the pod already has a volume named ${JSON.stringify(name)}, which zkleader needs for its own volume; rename the pod's volume`);
     }
   }
-  // A mount of a volume the pod lacks would be satisfied by ours: the sidecar's token in an app container.
-  for (const container of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
-    if ((container.volumeMounts ?? []).some((m) => m.name === TOKEN_VOLUME_NAME)) {
-      throw new Refusal(`container ${JSON.stringify(container.name)} mounts the volume ${JSON.stringify(TOKEN_VOLUME_NAME)}, the zkleader sidecar's own token; remove the mount`);
-    }
-  }
+  checkSidecarOnlyMounts(pod, credential);
   for (const container of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
     for (const port of container.ports ?? []) {
       if (port.containerPort === SIDECAR_PORT) {
@@ -215,6 +236,7 @@ function topUp(pod: V1Pod, status: InjectionStatus, settings: MountSettings, war
         `remove the ${JSON.stringify(SIDECAR_NAME)} container and the ${ANNOTATION_STATUS} annotation to have it injected afresh`,
     );
   }
+  checkSidecarOnlyMounts(pod, status.injected.volumes.includes(CREDENTIAL_VOLUME_NAME));
   const missing = mountTargets(pod, settings).filter((c) => !hasSharedMount(c));
   if (missing.length === 0 && !leadsOnCreate(pod)) return { kind: 'skipped', reason: 'already-injected', warnings };
   const mounts = [...status.injected.mounts, ...missing.map((c) => c.name)];
@@ -237,7 +259,7 @@ function freshStatus(sidecar: V1Container, volumes: { name: string }[], settings
 
 function injectFresh(pod: V1Pod, settings: InjectionSettings, warnings: string[]): InjectResult {
   checkPodSupported(pod, settings, warnings);
-  checkNameClashes(pod);
+  checkNameClashes(pod, settings);
   const spec = pod.spec as V1PodSpec;
   const sidecar = buildSidecar(settings);
   const volumes = buildVolumes(settings);

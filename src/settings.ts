@@ -21,7 +21,7 @@ import {
 } from './annotations.js';
 import { DEFAULT_SESSION_TIMEOUT_MS, parseSessionTimeout } from '../cli/duration.js';
 import { isDns1123Label, parseDnsLabel, parseZooKeeperConnectString } from '../cli/valueSyntax.js';
-import type { ImagePullPolicy, InjectorConfig, SidecarResources } from './config.js';
+import type { ImagePullPolicy, InjectorConfig, SidecarResources, ZooKeeperAuth } from './config.js';
 
 /** Where app containers see the shared volume: all that a reinvocation needs. */
 export interface MountSettings {
@@ -45,6 +45,12 @@ export interface InjectionSettings extends MountSettings {
    * ServiceAccount say about automounting (the webhook cannot see the ServiceAccount).
    */
   readonly projectedToken: boolean;
+  /**
+   * `required`: the sidecar gets its namespace's ZooKeeper credential (the Secret
+   * zkleader-zookeeper) as a volume of its own. The webhook's setting alone: no
+   * annotation changes it.
+   */
+  readonly zookeeperAuth: ZooKeeperAuth;
   readonly image: string;
   readonly imagePullPolicy: ImagePullPolicy;
   readonly resources: SidecarResources;
@@ -189,6 +195,7 @@ export function resolveSettings(pod: V1Pod, config: InjectorConfig, warnings: st
       ...mountSettings(pod),
       label,
       projectedToken: label,
+      zookeeperAuth: config.zookeeperAuth,
       image: config.image,
       imagePullPolicy: config.imagePullPolicy,
       resources: config.resources,

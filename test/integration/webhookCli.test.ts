@@ -6,7 +6,8 @@ import { parse as parseYaml } from 'yaml';
 import { version } from '../../cli/main.js';
 import { loadInjectorConfig } from '../../src/config.js';
 import { injectDocuments } from '../../src/injectDocuments.js';
-import { goldenConfigFile, goldenDir } from '../support/goldenInject.js';
+import { applyPatch, type PatchOperation } from '../../src/patch.js';
+import { goldenConfigFile, goldenConfigFileFor, goldenDir } from '../support/goldenInject.js';
 import { trackChildProcess } from '../support/processRegistry.js';
 import { zkleaderBin } from '../support/repoRoot.js';
 import { temporaryDirectory } from '../support/webhookClient.js';
@@ -83,6 +84,53 @@ describe('zkleader inject', () => {
     const missing = await zkleader(['inject', '-f', join(scratch, 'missing.yaml')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/^zkleader inject: --filename: cannot read ".*missing.yaml": ENOENT.*\n$/);
+  });
+});
+
+describe('zookeeperAuth in the --config of zkleader inject and zkleader webhook', () => {
+  const authCase = 'zookeeper-auth-required';
+  const authConfigFile = goldenConfigFileFor(authCase);
+  const authInput = readFileSync(join(goldenDir, `${authCase}.yaml`), 'utf8');
+
+  it('zkleader inject with zookeeperAuth: required prints what inject() does: the credential in the sidecar alone', async () => {
+    const run = await zkleader(['inject', '-f', '-', '--config', authConfigFile], authInput);
+    expect([run.code, run.stderr]).toEqual([0, '']);
+    const expected = injectDocuments(authInput, loadInjectorConfig(authConfigFile, version));
+    expect(expected.kind === 'injected' && expected.output).toBe(run.stdout);
+    const pod = parseYaml(run.stdout) as { spec: { initContainers: { name: string; env?: { name: string; value?: string }[]; volumeMounts?: { name: string }[] }[]; containers: { volumeMounts?: { name: string }[] }[] } };
+    const sidecar = pod.spec.initContainers.find((c) => c.name === 'zkleader');
+    expect(sidecar?.env).toContainEqual({ name: 'ZKLEADER_CREDENTIAL_FILE', value: '/var/run/zkleader-credential/credential' });
+    const others = [...pod.spec.initContainers.filter((c) => c.name !== 'zkleader'), ...pod.spec.containers];
+    expect(others.flatMap((c) => (c.volumeMounts ?? []).map((m) => m.name))).not.toContain('zkleader-credential');
+  });
+
+  it.each(['inject', 'webhook'])('zkleader %s exits 2 at start on a bad zookeeperAuth, naming the key and the values allowed', async (command) => {
+    const config = join(scratch, `bad-auth-${command}.yaml`);
+    writeFileSync(config, 'zookeeper: zk:2181\nzookeeperAuth: requird\n');
+    const args = command === 'inject' ? ['inject', '-f', '-', '--config', config] : ['webhook', '--tls-cert', 'c', '--tls-key', 'k', '--config', config];
+    const run = await zkleader(args);
+    expect(run).toEqual({ code: 2, stdout: '', stderr: `zkleader ${command}: --config: config ${config}: zookeeperAuth: expected "none" or "required", got "requird"\n` });
+  });
+
+  it('the webhook process with zookeeperAuth: required patches in the credential over HTTPS, and denies an app container that mounts it', async () => {
+    webhookProcess = await startWebhookProcess({ service: 'zkleader-webhook', namespace: 'zkleader-system', config: parseYaml(readFileSync(authConfigFile, 'utf8')) as Record<string, unknown> });
+    const input = parseYaml(authInput) as { spec: { containers: { volumeMounts?: { name: string; mountPath: string }[] }[] } };
+    const answer = await webhookProcess.mutate(input, 'auth-uid');
+    const response = (answer.json as { response: { allowed: boolean; patch: string } }).response;
+    expect(response).toMatchObject({ allowed: true });
+    const patch = JSON.parse(Buffer.from(response.patch, 'base64').toString()) as PatchOperation[];
+    const offline = injectDocuments(authInput, loadInjectorConfig(authConfigFile, version));
+    expect(applyPatch(input, patch)).toEqual(offline.kind === 'injected' && parseYaml(offline.output));
+
+    const stealing = structuredClone(input);
+    stealing.spec.containers[0]?.volumeMounts?.push({ name: 'zkleader-credential', mountPath: '/stolen' });
+    const denied = await webhookProcess.mutate(stealing, 'auth-denied-uid');
+    expect((denied.json as { response: unknown }).response).toEqual({
+      uid: 'auth-denied-uid',
+      allowed: false,
+      status: { code: 400, message: 'zkleader: container "payments" mounts the volume "zkleader-credential", the zkleader sidecar\'s own ZooKeeper credential; remove the mount' },
+    });
+    await webhookProcess.stop();
   });
 });
 

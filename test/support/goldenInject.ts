@@ -5,20 +5,29 @@ import { loadInjectorConfig, type InjectorConfig } from '../../src/config.js';
 /**
  * The golden cases of the injector: `<case>.yaml` is the input, beside it
  * `<case>.injected.yaml` (the output), or `<case>.refused.txt` (the refusal), and
- * `<case>.warnings.txt` when there are warnings. `make golden` rewrites them.
+ * `<case>.warnings.txt` when there are warnings. `make golden` rewrites them. A case
+ * is injected with webhook-config.yaml, or with `<case>.webhook-config.yaml` where
+ * that exists (a setting the other cases must not get).
  */
 export const goldenDir = join(import.meta.dirname, '..', 'golden', 'inject');
 export const goldenConfigFile = join(goldenDir, 'webhook-config.yaml');
 /** Fixed, so that a release does not rewrite every golden file. */
 export const goldenVersion = '0.1.0';
 
-export function goldenConfig(): InjectorConfig {
-  return loadInjectorConfig(goldenConfigFile, goldenVersion);
+/** The --config file of a case: its own `<case>.webhook-config.yaml`, else the common one. */
+export function goldenConfigFileFor(name: string): string {
+  const own = join(goldenDir, `${name}.webhook-config.yaml`);
+  return existsSync(own) ? own : goldenConfigFile;
+}
+
+/** The configuration of the case `name`; without a name, the common one. */
+export function goldenConfig(name?: string): InjectorConfig {
+  return loadInjectorConfig(name === undefined ? goldenConfigFile : goldenConfigFileFor(name), goldenVersion);
 }
 
 export function goldenCases(): string[] {
   return readdirSync(goldenDir)
-    .filter((f) => f.endsWith('.yaml') && !f.endsWith('.injected.yaml') && f !== 'webhook-config.yaml')
+    .filter((f) => f.endsWith('.yaml') && !f.endsWith('.injected.yaml') && !f.endsWith('webhook-config.yaml'))
     .map((f) => f.replace(/\.yaml$/, ''))
     .sort();
 }

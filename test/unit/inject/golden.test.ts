@@ -8,8 +8,6 @@ import { validatePod } from '../../support/apiEmulator/podValidation.js';
 import { golden, goldenCases, goldenConfig, goldenDir, goldenUpdateRequested } from '../../support/goldenInject.js';
 import { repoRoot } from '../../support/repoRoot.js';
 
-const config = goldenConfig();
-
 /** Every Pod of the output, templates made into pods the way their controllers would. */
 function podsOf(yaml: string): unknown[] {
   const pods: unknown[] = [];
@@ -44,17 +42,27 @@ describe('rewriting the golden files', () => {
   });
 });
 
+describe('the configuration of a golden case', () => {
+  it('is <case>.webhook-config.yaml where that exists, which is no case itself; else webhook-config.yaml', () => {
+    expect(goldenConfig('zookeeper-auth-required').zookeeperAuth).toBe('required');
+    expect(goldenConfig('bare-pod')).toEqual(goldenConfig());
+    expect(goldenConfig().zookeeperAuth).toBe('none');
+    expect(goldenCases().filter((c) => c.includes('webhook-config'))).toEqual([]);
+  });
+});
+
 describe('golden injection cases (make golden rewrites the expected files)', () => {
   const cases = goldenCases();
 
   it('has the cases the issue asks for', () => {
-    for (const required of ['bare-pod', 'existing-volumes-and-init-containers', 'deployment-chosen-container', 'classic-mode', 'automount-off', 'already-injected', 'reinvoked-new-container']) {
+    for (const required of ['bare-pod', 'existing-volumes-and-init-containers', 'deployment-chosen-container', 'classic-mode', 'automount-off', 'already-injected', 'reinvoked-new-container', 'zookeeper-auth-required']) {
       expect(cases).toContain(required);
     }
     expect(cases.filter((c) => c.startsWith('refused-')).length).toBeGreaterThanOrEqual(10);
   });
 
   describe.each(cases)('%s', (name) => {
+    const config = goldenConfig(name);
     const input = readFileSync(join(goldenDir, `${name}.yaml`), 'utf8');
     const result = injectDocuments(input, config);
 

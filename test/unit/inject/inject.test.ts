@@ -1,6 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1Pod } from '@kubernetes/client-node';
-import { defaultInjectorConfig, parseInjectorConfig, type InjectorConfig } from '../../../src/config.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultInjectorConfig, loadInjectorConfig, parseInjectorConfig, type InjectorConfig } from '../../../src/config.js';
 import { inject, type InjectResult } from '../../../src/inject.js';
 import { applyPatch, diffPatch } from '../../../src/patch.js';
 import { readPod } from '../../../src/podShape.js';
@@ -362,7 +365,12 @@ describe('parseInjectorConfig', () => {
       zookeeper: undefined,
       sidecarMode: 'native',
       resources: { requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '192Mi' } },
+      zookeeperAuth: 'none',
     });
+  });
+
+  it.each(['none', 'required'] as const)('takes zookeeperAuth: %s', (zookeeperAuth) => {
+    expect(parseInjectorConfig({ zookeeperAuth }, '1').zookeeperAuth).toBe(zookeeperAuth);
   });
 
   it('merges resources over the defaults', () => {
@@ -379,10 +387,27 @@ describe('parseInjectorConfig', () => {
     [{ image: '' }, 'image: expected a non-empty string, got ""'],
     [{ resources: { limits: { memory: 'lots' } } }, 'resources.limits.memory: expected a Kubernetes quantity such as "10m" or "64Mi", got "lots"'],
     [{ resources: { limit: {} } }, 'resources.limit: unknown field; expected requests or limits'],
-    [{ mode: 'native' }, 'mode: unknown field; expected one of image, imagePullPolicy, zookeeper, sidecarMode, resources'],
-    [['image'], 'expected a map with the fields image, imagePullPolicy, zookeeper, sidecarMode, resources'],
+    [{ zookeeperAuth: 'yes' }, 'zookeeperAuth: expected "none" or "required", got "yes"'],
+    [{ zookeeperAuth: 'Required' }, 'zookeeperAuth: expected "none" or "required", got "Required"'],
+    [{ zookeeperAuth: true }, 'zookeeperAuth: expected "none" or "required", got true'],
+    [{ zookeeperAuth: null }, 'zookeeperAuth: expected "none" or "required", got null'],
+    [{ mode: 'native' }, 'mode: unknown field; expected one of image, imagePullPolicy, zookeeper, sidecarMode, resources, zookeeperAuth'],
+    [['image'], 'expected a map with the fields image, imagePullPolicy, zookeeper, sidecarMode, resources, zookeeperAuth'],
   ])('refuses %j naming the field', (document, message) => {
     expect(() => parseInjectorConfig(document, '1')).toThrow(message);
+  });
+
+  it('names the file and the key of a bad zookeeperAuth in a config file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zkleader-config-'));
+    try {
+      const file = join(dir, 'config.yaml');
+      writeFileSync(file, 'zookeeper: zk:2181\nzookeeperAuth: on\n');
+      expect(() => loadInjectorConfig(file, '1')).toThrow(`config ${file}: zookeeperAuth: expected "none" or "required", got "on"`);
+      writeFileSync(file, 'zookeeper: zk:2181\nzookeeperAuth: required\n');
+      expect(loadInjectorConfig(file, '1').zookeeperAuth).toBe('required');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

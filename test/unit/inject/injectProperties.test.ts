@@ -66,7 +66,10 @@ const podArbitrary: fc.Arbitrary<V1Pod> = fc
   });
 
 describe('inject on random pods (fast-check)', () => {
-  it('never throws; an injected pod is valid, patchable and injected only once; a refusal says what is wrong', () => {
+  it.each([
+    ['open', config],
+    ['zookeeperAuth: required', { ...config, zookeeperAuth: 'required' as const }],
+  ])('%s: never throws; an injected pod is valid, patchable and injected only once; a refusal says what is wrong', (_mode, config) => {
     let injectedCount = 0;
     let refusedCount = 0;
     fc.assert(
