@@ -234,7 +234,14 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
     if (this.credentials.some((c) => c.user === credential.user && c.password === credential.password)) return;
     this.credentials = [...this.credentials, credential];
     const session = this.session;
-    if (session && !session.closed) await session.addAuth(credential);
+    if (!session || session.closed) return;
+    await session.addAuth(credential);
+    // A check refused with the old password need not wait out its backoff.
+    if (this.checkFailed && session === this.session) {
+      this.failedChecks = 0;
+      clearTimeout(this.checkRetryTimer);
+      this.requestCheck();
+    }
   }
 
   private startSession(credentials: DigestCredential[]): void {

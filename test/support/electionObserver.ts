@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ZooKeeperCode, ZooKeeperError, ZooKeeperSession } from '../../zookeeper/session.js';
+import { testAdminCredential } from './zookeeperEnsemble.js';
 
 /** One candidate node of the election as the observer saw it. */
 export interface ObservedCandidate {
@@ -125,7 +126,8 @@ export class ElectionObserver {
   }
 
   private openSession(): ZooKeeperSession {
-    return new ZooKeeperSession({ connectString: this.options.connectString, sessionTimeoutMs: this.options.sessionTimeoutMs ?? 10_000 });
+    // As the test ensembles' superuser: it sees tenants' elections too (and changes nothing).
+    return new ZooKeeperSession({ connectString: this.options.connectString, sessionTimeoutMs: this.options.sessionTimeoutMs ?? 10_000, credential: testAdminCredential });
   }
 
   private async run(): Promise<void> {

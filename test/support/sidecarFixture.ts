@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll } from '@jest/globals';
 import { ElectionObserver } from './electionObserver.js';
 import { expectSafeHistory, LeaderHistoryRecorder, type LeaderHistory } from './leaderHistory.js';
-import { SidecarProcess } from './sidecarProcess.js';
+import { SidecarProcess, type SidecarProcessOptions } from './sidecarProcess.js';
 import { ZooKeeperEnsemble, type EnsembleOptions } from './zookeeperEnsemble.js';
 
 /** The history of one election being recorded: every member's leader.json and the candidate nodes. */
@@ -19,7 +19,7 @@ export interface SidecarFixture {
   /** The ensemble of this test file (started in beforeAll). */
   ensemble(): ZooKeeperEnsemble;
   /** Starts `count` sidecars of one election, one at a time, so the join order is the election order. */
-  startSidecars(election: string, count: number, sessionTimeout?: string): Promise<SidecarProcess[]>;
+  startSidecars(election: string, count: number, sessionTimeout?: string, more?: Pick<SidecarProcessOptions, 'namespace' | 'extraArgs'>): Promise<SidecarProcess[]>;
   /**
    * Records the group's leader files — exited, killed and paused members included — and the
    * election's candidate nodes until `expectSafe()` or the end of the test.
@@ -60,7 +60,7 @@ export function useSidecarFixture(size: 1 | 3 = 3, ensembleOptions: Omit<Ensembl
 
   return {
     ensemble: current,
-    async startSidecars(election, count, sessionTimeout) {
+    async startSidecars(election, count, sessionTimeout, more = {}) {
       const group: SidecarProcess[] = [];
       for (let i = 0; i < count; i++) {
         const s = await SidecarProcess.start({
@@ -69,6 +69,7 @@ export function useSidecarFixture(size: 1 | 3 = 3, ensembleOptions: Omit<Ensembl
           election,
           podName: `${election}-${i}`,
           ...(sessionTimeout !== undefined && { sessionTimeout }),
+          ...more,
         });
         sidecars.push(s);
         group.push(s);
