@@ -9,8 +9,8 @@ import { repoRoot } from '../support/repoRoot.js';
 
 // The CEL of deploy/, evaluated with a real CEL evaluator (the API server's own evaluation cannot run here).
 const rendered = renderKustomization(join(repoRoot, 'deploy'));
-function find<T>(kind: string): T {
-  const found = rendered.filter((o: KubernetesObject) => o.kind === kind);
+function find<T>(kind: string, name?: string): T {
+  const found = rendered.filter((o: KubernetesObject) => o.kind === kind && (name === undefined || o.metadata.name === name));
   expect(found.length).toBe(1);
   return found[0] as unknown as T;
 }
@@ -47,8 +47,8 @@ interface Policy {
 }
 
 describe('the certificates job may change only the caBundle (ValidatingAdmissionPolicy)', () => {
-  const policy = find<Policy>('ValidatingAdmissionPolicy');
-  const binding = find<{ spec: { policyName: string; validationActions: string[] } }>('ValidatingAdmissionPolicyBinding');
+  const policy = find<Policy>('ValidatingAdmissionPolicy', 'zkleader-certs-cabundle-only');
+  const binding = find<{ spec: { policyName: string; validationActions: string[] } }>('ValidatingAdmissionPolicyBinding', 'zkleader-certs-cabundle-only');
   const matches = policy.spec.matchConditions.map((c) => compileCel(c.expression, { returnType: 'bool' }));
   const validations = policy.spec.validations.map((v) => compileCel(v.expression, { returnType: 'bool' }));
   const certsUser = 'system:serviceaccount:zkleader-system:zkleader-certs';

@@ -216,6 +216,44 @@ describe('the ZooKeeper ensemble', () => {
     expect((env.ZOO_4LW_COMMANDS_WHITELIST ?? '').split(',')).toContain('conf');
   });
 
+  it("admits on its client port the pods the webhook injects and the webhook's namespace; its peer ports only itself (NetworkPolicy)", () => {
+    interface Peer {
+      podSelector?: { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string }[] };
+      namespaceSelector?: { matchLabels?: Record<string, string> };
+    }
+    const policy = find<{ spec: { podSelector: { matchLabels: Record<string, string> }; ingress: { ports: { port: string }[]; from: Peer[] }[] } }>(rendered.zookeeper, 'NetworkPolicy', 'zookeeper');
+    expect(matches(policy.spec.podSelector.matchLabels, sts.spec?.template.metadata?.labels)).toBe(true);
+    const [clientRule, peerRule] = policy.spec.ingress;
+    // The port the client Service sends to.
+    const client = find<V1Service>(rendered.zookeeper, 'Service', 'zookeeper');
+    expect(clientRule?.ports.map((p) => p.port)).toEqual([client.spec?.ports?.[0]?.targetPort]);
+    const [elections, webhookNamespace, ensemble] = clientRule?.from ?? [];
+    // Pods of elections in every namespace: the label the webhook sets on the example's pods.
+    const deployment = find<V1Deployment>(rendered.example, 'Deployment', 'orders');
+    const injected = inject({ metadata: { ...deployment.spec?.template.metadata, name: 'orders-1', namespace: 'zkleader-example' }, spec: deployment.spec?.template.spec as V1PodSpec }, deployedInjectorConfig());
+    if (injected.kind !== 'injected') throw new Error(`the example was not injected: ${JSON.stringify(injected)}`);
+    expect(elections?.namespaceSelector).toEqual({});
+    expect(elections?.podSelector?.matchExpressions).toEqual([{ key: 'zkleader.io/election', operator: 'Exists' }]);
+    expect(injected.pod.metadata?.labels?.['zkleader.io/election']).toBe('orders');
+    // The webhook's namespace, by the name label every namespace carries.
+    const webhookSet = new Set(rendered.webhook.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name));
+    expect([...webhookSet]).toEqual([webhookNamespace?.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name']]);
+    expect(webhookNamespace?.podSelector).toBeUndefined();
+    // Its own servers (a podSelector alone: the policy's namespace), and only they on the quorum and election ports.
+    for (const peers of [ensemble, ...(peerRule?.from ?? [])]) {
+      expect(peers?.namespaceSelector).toBeUndefined();
+      expect(matches(peers?.podSelector?.matchLabels ?? { none: 'x' }, sts.spec?.template.metadata?.labels)).toBe(true);
+    }
+    expect(peerRule?.ports.map((p) => p.port)).toEqual(['quorum', 'election']);
+  });
+
+  it('takes its superuser digest from the Secret zookeeper-admin, which no set ships', () => {
+    expect(container?.env?.find((e) => e.name === 'ZK_SUPER_DIGEST')?.valueFrom?.secretKeyRef).toEqual({ name: 'zookeeper-admin', key: 'superDigest' });
+    expect(sts.metadata?.namespace).toBe('zookeeper');
+    expect(all.filter(({ obj }) => obj.kind === 'Secret')).toEqual([]);
+    expect(container?.command?.join(' ')).toContain('-Dzookeeper.DigestAuthenticationProvider.superDigest=${digest}');
+  });
+
   it('is the one the webhook configuration points sidecars at', () => {
     const client = find<V1Service>(rendered.zookeeper, 'Service', 'zookeeper');
     // <service>.<namespace>.svc resolves through the pod's DNS search path under any cluster domain.

@@ -1,7 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AdmissionregistrationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod, type V1ServiceAccount } from '@kubernetes/client-node';
+import {
+  AdmissionregistrationV1Api,
+  CoreV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1Pod,
+  type V1ServiceAccount,
+  type V1ValidatingAdmissionPolicy,
+  type V1ValidatingAdmissionPolicyBinding,
+} from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import type { LeaderDocument } from '../../sidecar/leaderFile.js';
@@ -39,9 +49,11 @@ export interface Leadership {
 /**
  * One machine standing in for a cluster: a 3-node ZooKeeper, the Kubernetes API
  * emulator with kube-apiserver's webhook stage, the real `zkleader webhook` with fresh
- * certificates, registered with the MutatingWebhookConfiguration of deploy/, and a
- * "kubelet" that runs each admitted pod's sidecar with the pod runner. What the e2e
- * tests and `make demo` share.
+ * certificates, registered with the MutatingWebhookConfiguration of deploy/, the
+ * ValidatingAdmissionPolicies of deploy/ with their bindings, and a "kubelet" that runs
+ * each admitted pod's sidecar with the pod runner, giving it the pod's own projected
+ * service-account token (bound to the pod), so the sidecar labels pods as its pod's
+ * service account, under deploy/'s policy. What the e2e tests and `make demo` share.
  */
 export class LocalCluster {
   private readonly running = new Map<string, RunningWorkloadPod>();
@@ -51,8 +63,11 @@ export class LocalCluster {
     readonly zookeeper: ZooKeeperEnsemble,
     readonly emulator: ApiEmulator,
     readonly webhook: WebhookProcess,
+    /** The administrator's kubeconfig file. */
     readonly kubeconfig: string,
     readonly core: CoreV1Api,
+    /** The kubelet's credentials: what the pod runner asks for the pods' projected tokens with. */
+    private readonly kubelet: KubeConfig,
   ) {}
 
   static async start(opts: LocalClusterOptions = {}): Promise<LocalCluster> {
@@ -81,10 +96,12 @@ export class LocalCluster {
         log: opts.log ?? pino({ level: 'silent' }),
       });
       const kc = parts.emulator.kubeConfig();
+      const admission = kc.makeApiClient(AdmissionregistrationV1Api);
       const webhookConfiguration = deployedWebhookConfiguration(parts.webhook.caBundle);
-      await kc.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({ body: webhookConfiguration });
+      await admission.createMutatingWebhookConfiguration({ body: webhookConfiguration });
       progress(`MutatingWebhookConfiguration ${webhookConfiguration.metadata?.name ?? ''} from deploy/ registered (caBundle patched in)`);
-      return new LocalCluster(parts.zookeeper, parts.emulator, parts.webhook, await parts.emulator.kubeconfigFile(), kc.makeApiClient(CoreV1Api));
+      await installDeployedPolicies(admission);
+      return new LocalCluster(parts.zookeeper, parts.emulator, parts.webhook, await parts.emulator.kubeconfigFile(), kc.makeApiClient(CoreV1Api), kc);
     } catch (err) {
       await parts.webhook?.stop();
       await parts.emulator?.close();
@@ -100,7 +117,8 @@ export class LocalCluster {
 
   /**
    * What the kubelet does for an admitted pod: reports it Running with a pod IP (a
-   * distinct 127.0.0.x), then starts its injected sidecar with the pod runner.
+   * distinct 127.0.0.x), then starts its injected sidecar with the pod runner, its token
+   * volume filled with a token bound to the pod.
    */
   async start(pod: V1Pod): Promise<RunningWorkloadPod> {
     const name = pod.metadata?.name ?? '';
@@ -110,7 +128,7 @@ export class LocalCluster {
       { name, namespace, body: { status: { phase: 'Running', podIP, podIPs: [{ ip: podIP }] } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
-    const process = await runPod(withStatus, { kubeconfig: this.kubeconfig, podIP });
+    const process = await runPod(withStatus, { kubelet: this.kubelet, podIP });
     const running = { name, podIP, process };
     this.running.set(name, running);
     return running;
@@ -183,6 +201,17 @@ export class LocalCluster {
     await this.webhook.stop();
     await this.emulator.close();
     await this.zookeeper.close();
+  }
+}
+
+/** `kubectl apply -k deploy` for the ValidatingAdmissionPolicies and their bindings: policies first, as kubectl orders them. */
+async function installDeployedPolicies(admission: AdmissionregistrationV1Api): Promise<void> {
+  const rendered = renderKustomization(join(repoRoot, 'deploy'));
+  for (const policy of rendered.filter((o) => o.kind === 'ValidatingAdmissionPolicy')) {
+    await admission.createValidatingAdmissionPolicy({ body: policy as unknown as V1ValidatingAdmissionPolicy });
+  }
+  for (const binding of rendered.filter((o) => o.kind === 'ValidatingAdmissionPolicyBinding')) {
+    await admission.createValidatingAdmissionPolicyBinding({ body: binding as unknown as V1ValidatingAdmissionPolicyBinding });
   }
 }
 

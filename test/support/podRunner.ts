@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { V1Container, V1EnvVar, V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type V1Container, type V1EnvVar, type V1Pod } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
 import { releaseLoopbackPorts, reserveLoopbackPorts } from './loopbackPorts.js';
 import { trackChildProcess } from './processRegistry.js';
 import { zkleaderBin } from './repoRoot.js';
@@ -11,6 +12,8 @@ export { zkleaderBin } from './repoRoot.js';
 
 export const SIDECAR_CONTAINER = 'zkleader';
 export const SHARED_VOLUME = 'zkleader';
+/** Where client libraries' in-cluster configuration reads the token, CA and namespace. */
+export const IN_CLUSTER_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 /** The injected sidecar of a pod: a native sidecar in initContainers, or a classic one in containers. */
 export function findSidecar(pod: V1Pod): V1Container | undefined {
@@ -69,8 +72,19 @@ function resolveEnvVar(pod: V1Pod, v: V1EnvVar, earlier: Record<string, string>,
 }
 
 export interface PodRunnerOptions {
-  /** Kubeconfig the sidecar uses instead of the in-cluster configuration. */
+  /** Kubeconfig the sidecar uses instead of the in-cluster configuration (ignored with `kubelet`). */
   kubeconfig?: string;
+  /**
+   * The kubelet's connection to the API server. With it the runner does what the kubelet
+   * does for the volume the sidecar mounts at the in-cluster token path: for a projected
+   * volume with a `serviceAccountToken` source it asks the TokenRequest API for a token of
+   * the pod's ServiceAccount bound to the pod (its audience and expirationSeconds), and
+   * writes it with the namespace into a temporary directory standing in for the volume; the
+   * sidecar then reaches that API server as the pod's service account, through a kubeconfig
+   * that reads the token file as the in-cluster configuration does. A sidecar that mounts
+   * something else there (the empty directory of a non-labelling sidecar) gets no API access.
+   */
+  kubelet?: KubeConfig;
   /** Pod IP when the stored pod's status has none. */
   podIP?: string;
   /** Extra environment, applied last (e.g. ZKLEADER_LOG_LEVEL). */
@@ -91,6 +105,8 @@ export interface RunningPod {
   readonly volumeDir: string;
   /** 127.0.0.1:<port> the sidecar serves HTTP on. */
   readonly listen: string;
+  /** The kubeconfig the sidecar was given (ZKLEADER_KUBECONFIG): with `kubelet`, one reading its projected token. */
+  readonly kubeconfig: string | undefined;
   readonly process: ChildProcess;
   readonly exited: Promise<ExitStatus>;
   /** SIGTERM, then SIGKILL after the grace period (the pod's terminationGracePeriodSeconds unless given). */
@@ -105,12 +121,67 @@ export interface RunningPod {
   dispose(): Promise<void>;
 }
 
+/** The token volume as the kubelet fills it, and a kubeconfig that reads it. */
+interface ProjectedToken {
+  /** Holds `serviceaccount/{token,namespace}` and `kubeconfig`. */
+  dir: string;
+  kubeconfig: string;
+}
+
+/**
+ * What the kubelet puts into the volume the sidecar mounts at IN_CLUSTER_TOKEN_PATH, and a
+ * kubeconfig for the sidecar to use it with; undefined when that volume holds no
+ * service-account token (or there is no such mount).
+ */
+async function projectToken(pod: V1Pod, sidecar: V1Container, kubelet: KubeConfig): Promise<ProjectedToken | undefined> {
+  const volumeName = sidecar.volumeMounts?.find((m) => m.mountPath === IN_CLUSTER_TOKEN_PATH)?.name;
+  const volume = pod.spec?.volumes?.find((v) => v.name === volumeName);
+  const tokenSource = volume?.projected?.sources?.find((s) => s.serviceAccountToken)?.serviceAccountToken;
+  if (!tokenSource) return undefined;
+  const name = pod.metadata?.name ?? '';
+  const namespace = pod.metadata?.namespace ?? 'default';
+  const issued = await kubelet.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+    name: pod.spec?.serviceAccountName ?? 'default',
+    namespace,
+    body: {
+      spec: {
+        audiences: tokenSource.audience ? [tokenSource.audience] : [],
+        ...(tokenSource.expirationSeconds !== undefined && { expirationSeconds: tokenSource.expirationSeconds }),
+        boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name, ...(pod.metadata?.uid && { uid: pod.metadata.uid }) },
+      },
+    },
+  });
+  const token = issued.status?.token;
+  if (!token) throw new Error(`pod runner: the TokenRequest for pod ${namespace}/${name} returned no token`);
+  const dir = await mkdtemp(join(tmpdir(), `zkleader-pod-${name}-token-`));
+  const files = join(dir, 'serviceaccount');
+  await mkdir(files);
+  await writeFile(join(files, tokenSource.path), token, { mode: 0o600 });
+  await writeFile(join(files, 'namespace'), namespace);
+  const cluster = kubelet.getCurrentCluster();
+  if (!cluster) throw new Error('pod runner: the kubelet configuration names no cluster');
+  const kubeconfig = join(dir, 'kubeconfig');
+  // client-node's loadFromCluster() reads the token the same way: an auth provider that re-reads the file.
+  const document = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'cluster', cluster: { server: cluster.server, 'insecure-skip-tls-verify': cluster.skipTLSVerify } }],
+    users: [{ name: 'pod', user: { 'auth-provider': { name: 'tokenFile', config: { tokenFile: join(files, tokenSource.path) } } } }],
+    contexts: [{ name: 'pod', context: { cluster: 'cluster', user: 'pod', namespace } }],
+    'current-context': 'pod',
+  };
+  await writeFile(kubeconfig, stringify(document), { mode: 0o600 });
+  return { dir, kubeconfig };
+}
+
 /**
  * Runs a stored pod's injected `zkleader` container as a local process: the
  * container's args against bin/zkleader (the image's entrypoint), with the
  * environment its spec resolves to, a temporary directory in place of the shared
  * volume (paths under its mount path are rewritten), a free loopback port for its
- * HTTP listener, and the emulator's kubeconfig in place of in-cluster credentials.
+ * HTTP listener, and in place of in-cluster credentials either the pod's own projected
+ * service-account token from the API server (`kubelet`, as a kubelet fills the volume) or a
+ * given kubeconfig.
  */
 export async function runPod(pod: V1Pod, opts: PodRunnerOptions = {}): Promise<RunningPod> {
   const name = pod.metadata?.name;
@@ -124,6 +195,8 @@ export async function runPod(pod: V1Pod, opts: PodRunnerOptions = {}): Promise<R
   const mountPath = sidecar.volumeMounts?.find((m) => m.name === SHARED_VOLUME)?.mountPath;
   if (!mountPath) throw new Error(`pod runner: container ${SIDECAR_CONTAINER} does not mount volume ${SHARED_VOLUME}`);
 
+  const projected = opts.kubelet ? await projectToken(pod, sidecar, opts.kubelet) : undefined;
+  const kubeconfig = opts.kubelet ? projected?.kubeconfig : opts.kubeconfig;
   const volumeDir = await mkdtemp(join(tmpdir(), `zkleader-pod-${name}-`));
   const rewrite = (value: string): string =>
     value === mountPath || value.startsWith(`${mountPath}/`) ? volumeDir + value.slice(mountPath.length) : value;
@@ -135,7 +208,7 @@ export async function runPod(pod: V1Pod, opts: PodRunnerOptions = {}): Promise<R
     HOME: process.env.HOME ?? '/tmp',
     ...Object.fromEntries(Object.entries(resolved).map(([k, v]) => [k, rewrite(v)])),
     ZKLEADER_LISTEN: listen,
-    ...(opts.kubeconfig !== undefined && { ZKLEADER_KUBECONFIG: opts.kubeconfig }),
+    ...(kubeconfig !== undefined && { ZKLEADER_KUBECONFIG: kubeconfig }),
     ...opts.env,
   };
   const args = (sidecar.args ?? []).map(rewrite);
@@ -159,6 +232,7 @@ export async function runPod(pod: V1Pod, opts: PodRunnerOptions = {}): Promise<R
     namespace,
     volumeDir,
     listen,
+    kubeconfig,
     process: child,
     exited,
     async stop(graceMs = defaultGraceMs) {
@@ -190,6 +264,7 @@ export async function runPod(pod: V1Pod, opts: PodRunnerOptions = {}): Promise<R
     async dispose() {
       await handle.kill();
       await rm(volumeDir, { recursive: true, force: true });
+      if (projected) await rm(projected.dir, { recursive: true, force: true });
     },
   };
   return handle;

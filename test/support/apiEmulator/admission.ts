@@ -1,4 +1,5 @@
 import type { StoredObject } from './resources.js';
+import type { UserInfo } from './serviceAccountTokens.js';
 
 /** What an admission step learns about the request (the attributes of an AdmissionReview). */
 export interface AdmissionAttributes {
@@ -8,6 +9,8 @@ export interface AdmissionAttributes {
   version: string;
   namespace: string | undefined;
   userName: string;
+  /** Who sent the request: `userInfo` of the AdmissionReview. */
+  userInfo: UserInfo;
   dryRun: boolean;
   /** Where a step adds the warnings the apiserver returns as `Warning` response headers. */
   warnings: string[];

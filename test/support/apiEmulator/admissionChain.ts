@@ -21,7 +21,7 @@ export interface WebhookRegistry {
 export interface WebhookAdmissionOptions {
   /** Where `clientConfig.service` webhooks are reached; without it they fail as unreachable. */
   serviceResolver?: ServiceResolver;
-  /** The user named in `request.userInfo`. */
+  /** Groups to send in `request.userInfo` in place of the requester's own. */
   userGroups?: string[];
   log?: Logger;
   /** The apiserver's defaulting, applied to the object after each webhook's patch (the emulator passes the pod defaults). */
@@ -157,7 +157,7 @@ function admissionRequest(obj: StoredObject, attributes: AdmissionAttributes, op
     ...(obj.metadata.name ? { name: obj.metadata.name } : {}),
     ...(attributes.namespace !== undefined ? { namespace: attributes.namespace } : {}),
     operation: attributes.operation,
-    userInfo: { username: attributes.userName, groups: opts.userGroups ?? ['system:authenticated'] },
+    userInfo: opts.userGroups ? { ...attributes.userInfo, groups: opts.userGroups } : attributes.userInfo,
     dryRun: attributes.dryRun,
     options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions' },
   };

@@ -11,11 +11,13 @@ import { webhookAdmissionStep, type WebhookAdmissionOptions } from './admissionC
 import { FaultTable, type Fault } from './faults.js';
 import { kubeConfigFor, writeKubeconfig } from './kubeconfig.js';
 import { ObjectApi } from './objectApi.js';
-import { findResourceType, namespaces, newNamespace, serviceAccounts, type ResourceType } from './resources.js';
+import { findResourceType, namespaces, newNamespace, serviceAccounts, validatingAdmissionPolicies, validatingAdmissionPolicyBindings, type ResourceType } from './resources.js';
 import { serviceAccountAdmissionStep, type ServiceAccountLike } from './serviceAccountAdmission.js';
+import { ServiceAccountTokens, type UserInfo } from './serviceAccountTokens.js';
 import { createApiServer, type RequestRecord } from './server.js';
 import { ObjectStore } from './store.js';
 import { asCoreEvent } from './eventShapes.js';
+import { validatingAdmissionPolicies as policyPlugin } from './validatingAdmissionPolicy.js';
 
 export type { Fault } from './faults.js';
 export type { AdmissionStep, AdmissionAttributes } from './admission.js';
@@ -25,11 +27,16 @@ export type { FieldError } from './fieldError.js';
 export { validatePod } from './podValidation.js';
 export { ApiError } from './status.js';
 export { SERVICE_ACCOUNT_MOUNT_PATH, SERVICE_ACCOUNT_VOLUME_PREFIX } from './serviceAccountAdmission.js';
+export { API_AUDIENCE, CREDENTIAL_ID_EXTRA, POD_NAME_EXTRA, POD_UID_EXTRA, type UserInfo } from './serviceAccountTokens.js';
 
 export interface ApiEmulatorOptions {
-  /** Bearer token every request must carry; random when not given. */
+  /**
+   * The administrator's bearer token (random when not given). Requests carry it, or a
+   * service-account token the emulator issued (serviceAccountToken, the TokenRequest API);
+   * any other is 401.
+   */
   token?: string;
-  /** The user the token stands for, as named in Forbidden messages. */
+  /** The user the administrator's token stands for (groups `system:authenticated`), as named in Forbidden messages and `request.userInfo`. */
   userName?: string;
   /**
    * kube-apiserver's ServiceAccount admission plugin on pod CREATE, before any webhook
@@ -48,10 +55,14 @@ function typeOf(group: string, resource: string): ResourceType {
 
 /**
  * A Kubernetes API server emulated at the HTTP level on 127.0.0.1, for the real
- * @kubernetes/client-node to talk to: pods, events, secrets, namespaces, service accounts
- * and mutating webhook configurations, with validation, patches, conflicts and faults.
+ * @kubernetes/client-node to talk to: pods, events, secrets, namespaces, service accounts,
+ * mutating webhook configurations and ValidatingAdmissionPolicies with their bindings,
+ * with validation, patches, conflicts and faults.
  * Pod CREATE goes through the admission chain: the ServiceAccount plugin (unless turned
  * off), steps added with onPodCreate, and the webhook stage once useWebhookAdmission is called.
+ * Every write of any resource then goes through the ValidatingAdmissionPolicy plugin
+ * (validatingAdmissionPolicy.ts) with the requester's user info: the administrator's token,
+ * or a service-account token bound to a pod (serviceAccountTokens.ts).
  */
 export class ApiEmulator {
   readonly url: string;
@@ -61,6 +72,8 @@ export class ApiEmulator {
   private readonly store: ObjectStore;
   private readonly api: ObjectApi;
   private readonly podAdmission: AdmissionChain;
+  private readonly tokens: ServiceAccountTokens;
+  private readonly authenticate: (authorization: string | undefined) => UserInfo | undefined;
   private readonly server: Server;
   private readonly kubeconfigDirs: string[] = [];
 
@@ -72,6 +85,8 @@ export class ApiEmulator {
     store: ObjectStore;
     api: ObjectApi;
     podAdmission: AdmissionChain;
+    tokens: ServiceAccountTokens;
+    authenticate: (authorization: string | undefined) => UserInfo | undefined;
     server: Server;
   }) {
     this.url = parts.url;
@@ -81,6 +96,8 @@ export class ApiEmulator {
     this.store = parts.store;
     this.api = parts.api;
     this.podAdmission = parts.podAdmission;
+    this.tokens = parts.tokens;
+    this.authenticate = parts.authenticate;
     this.server = parts.server;
   }
 
@@ -92,16 +109,32 @@ export class ApiEmulator {
       // First in the chain: in-tree plugins run before the webhooks.
       podAdmission.add(serviceAccountAdmissionStep((namespace, name) => store.get(serviceAccounts.storageKey, namespace, name) as ServiceAccountLike | undefined));
     }
-    const api = new ObjectApi(store, (type) => (type.resource === 'pods' && type.group === '' ? podAdmission : undefined));
+    const policies = policyPlugin({
+      policies: () => store.list(validatingAdmissionPolicies.storageKey),
+      bindings: () => store.list(validatingAdmissionPolicyBindings.storageKey),
+      namespace: (name) => store.get(namespaces.storageKey, undefined, name),
+    });
+    const api = new ObjectApi(store, (type) => (type.resource === 'pods' && type.group === '' ? podAdmission : undefined), policies);
+    const tokens = new ServiceAccountTokens({
+      // `default` exists in every namespace (the ServiceAccount controller is not emulated): stored on first use, for its uid.
+      serviceAccount: (namespace, name) =>
+        store.get(serviceAccounts.storageKey, namespace, name) ?? (name === 'default' ? api.put(serviceAccounts, { metadata: { name, namespace } }) : undefined),
+      pod: (namespace, name) => store.get('pods', namespace, name),
+    });
     const faults = new FaultTable();
     const requests: RequestRecord[] = [];
-    const userName = opts.userName ?? 'system:serviceaccount:default:default';
-    const server = createApiServer({ token, userName, api, faults, requests, log: createLogger('api-emulator') });
+    const admin: UserInfo = { username: opts.userName ?? 'system:serviceaccount:default:default', groups: ['system:authenticated'] };
+    const authenticate = (authorization: string | undefined): UserInfo | undefined => {
+      if (authorization === `Bearer ${token}`) return structuredClone(admin);
+      const bearer = /^Bearer (\S+)$/.exec(authorization ?? '')?.[1];
+      return bearer === undefined ? undefined : tokens.authenticate(bearer);
+    };
+    const server = createApiServer({ authenticate, tokens, api, faults, requests, log: createLogger('api-emulator') });
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const { port } = server.address() as AddressInfo;
     for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) api.put(namespaces, newNamespace(ns));
-    return new ApiEmulator({ url: `http://127.0.0.1:${port}`, token, requests, faults, store, api, podAdmission, server });
+    return new ApiEmulator({ url: `http://127.0.0.1:${port}`, token, requests, faults, store, api, podAdmission, tokens, authenticate, server });
   }
 
   /** Every request served so far, in order: method, path, query, Content-Type, status code. */
@@ -109,14 +142,38 @@ export class ApiEmulator {
     return this.requestLog;
   }
 
-  async kubeconfigFile(): Promise<string> {
-    const path = await writeKubeconfig({ server: this.url, token: this.token, namespace: 'default' });
+  /** A kubeconfig file for `token` (default: the administrator's), removed on close. */
+  async kubeconfigFile(token: string = this.token, namespace = 'default'): Promise<string> {
+    const path = await writeKubeconfig({ server: this.url, token, namespace });
     this.kubeconfigDirs.push(dirname(path));
     return path;
   }
 
-  kubeConfig(): KubeConfig {
-    return kubeConfigFor({ server: this.url, token: this.token, namespace: 'default' });
+  /** A client configuration for `token` (default: the administrator's). */
+  kubeConfig(token: string = this.token, namespace = 'default'): KubeConfig {
+    return kubeConfigFor({ server: this.url, token, namespace });
+  }
+
+  /**
+   * A service-account token as the TokenRequest API issues it (without HTTP): for the
+   * ServiceAccount `serviceAccountName` of `namespace`, bound to the pod `pod` when given
+   * (then its user info carries the pod-name and pod-uid claims, and the token stops working
+   * when the pod is deleted). Throws the apiserver's ApiError, e.g. when the pod runs under
+   * another ServiceAccount.
+   */
+  serviceAccountToken(namespace: string, serviceAccountName: string, opts: { pod?: string; audiences?: string[]; expirationSeconds?: number } = {}): string {
+    const spec = {
+      ...(opts.audiences && { audiences: opts.audiences }),
+      ...(opts.expirationSeconds !== undefined && { expirationSeconds: opts.expirationSeconds }),
+      ...(opts.pod !== undefined && { boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: opts.pod } }),
+    };
+    const issued = this.tokens.request(namespace, serviceAccountName, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec }) as { status: { token: string } };
+    return issued.status.token;
+  }
+
+  /** The user a bearer token stands for, as the API authenticates it (undefined: the API answers 401). */
+  userOf(token: string): UserInfo | undefined {
+    return this.authenticate(`Bearer ${token}`);
   }
 
   addFault(fault: Fault): () => void {

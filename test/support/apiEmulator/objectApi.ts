@@ -7,6 +7,8 @@ import { applyPatch } from './patch.js';
 import { apiVersionOf, namespaces, newNamespace, type ResourceType, type StoredObject } from './resources.js';
 import { alreadyExists, badRequest, conflict, deleted, invalid, notFound, type Status, type Target } from './status.js';
 import type { ObjectStore } from './store.js';
+import type { UserInfo } from './serviceAccountTokens.js';
+import type { ValidatingAdmission, ValidationRequest } from './validatingAdmissionPolicy.js';
 
 /** One request against one resource, as the router resolved it. */
 export interface RequestScope {
@@ -14,7 +16,8 @@ export interface RequestScope {
   namespace?: string;
   name?: string;
   subresource?: 'status';
-  userName: string;
+  /** Who sent the request, as the authenticator found them. */
+  userInfo: UserInfo;
   dryRun: boolean;
   /** Warnings collected while serving the request (admission webhooks add them). */
   warnings?: string[];
@@ -27,14 +30,17 @@ export interface ListQuery {
 
 /**
  * The verbs of the Kubernetes API over the store, with the apiserver's semantics:
- * server-set metadata, admission then validation on create, resourceVersion
+ * server-set metadata, mutating admission then validation on create, resourceVersion
  * preconditions, immutable pod specs, the status subresource, no-op writes that do
- * not advance the resourceVersion. Errors are thrown as ApiError Statuses.
+ * not advance the resourceVersion, and validating admission (ValidatingAdmissionPolicy)
+ * after the object's own validation on every create, update, patch and delete.
+ * Errors are thrown as ApiError Statuses.
  */
 export class ObjectApi {
   constructor(
     private readonly store: ObjectStore,
     private readonly admissionFor: (type: ResourceType) => AdmissionChain | undefined,
+    private readonly validatingAdmission: ValidatingAdmission = () => undefined,
   ) {}
 
   get(scope: RequestScope): StoredObject {
@@ -74,7 +80,8 @@ export class ObjectApi {
         group: type.group,
         version: type.version,
         namespace: scope.namespace,
-        userName: scope.userName,
+        userName: scope.userInfo.username,
+        userInfo: scope.userInfo,
         dryRun: scope.dryRun,
         warnings: scope.warnings ?? [],
       });
@@ -89,6 +96,7 @@ export class ObjectApi {
     type.normalize?.(obj);
     const causes = type.validate(obj);
     if (causes.length > 0) throw invalid(type.kind, targetOf(type, meta.name), causes);
+    this.validatingAdmission(this.validationRequest(scope, 'CREATE', 'CreateOptions', meta.name, this.present(type, obj), null));
     if (this.store.get(type.storageKey, meta.namespace, meta.name)) throw alreadyExists(targetOf(type, meta.name));
     if (scope.dryRun) return this.present(type, obj);
     this.ensureNamespace(meta.namespace);
@@ -101,7 +109,7 @@ export class ObjectApi {
     if (obj.metadata.name && obj.metadata.name !== scope.name) {
       throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${scope.name ?? ''})`);
     }
-    return this.write(scope, this.mustGet(scope), obj);
+    return this.write(scope, this.mustGet(scope), obj, 'UpdateOptions');
   }
 
   patch(scope: RequestScope, contentType: string, patch: unknown): StoredObject {
@@ -110,11 +118,12 @@ export class ObjectApi {
     if (typeof patched !== 'object' || patched === null || Array.isArray(patched)) throw badRequest('the patch did not result in an object');
     patched.metadata ??= { ...stored.metadata };
     if (patched.metadata.name !== stored.metadata.name) throw badRequest(`the name of the object (${String(patched.metadata.name)}) does not match the name on the URL (${stored.metadata.name})`);
-    return this.write(scope, stored, patched);
+    return this.write(scope, stored, patched, 'PatchOptions');
   }
 
   delete(scope: RequestScope): StoredObject | Status {
     const stored = this.mustGet(scope);
+    this.validatingAdmission(this.validationRequest(scope, 'DELETE', 'DeleteOptions', stored.metadata.name, null, this.present(scope.type, stored)));
     if (scope.dryRun) return this.present(scope.type, stored);
     this.store.delete(scope.type.storageKey, stored.metadata.namespace, stored.metadata.name);
     stored.metadata.resourceVersion = this.store.nextResourceVersion();
@@ -146,7 +155,7 @@ export class ObjectApi {
   }
 
   /** Shared by PUT and PATCH once the new object is known. */
-  private write(scope: RequestScope, stored: StoredObject, next: StoredObject): StoredObject {
+  private write(scope: RequestScope, stored: StoredObject, next: StoredObject, optionsKind: 'UpdateOptions' | 'PatchOptions'): StoredObject {
     const { type } = scope;
     const target = targetOf(type, stored.metadata.name);
     if (next.metadata.resourceVersion !== undefined && next.metadata.resourceVersion !== stored.metadata.resourceVersion) throw conflict(target);
@@ -165,9 +174,34 @@ export class ObjectApi {
     type.normalize?.(obj);
     const causes = (type.validateUpdate ?? type.validate)(obj, stored);
     if (causes.length > 0) throw invalid(type.kind, target, causes);
+    // Validating admission sees no-op writes too (the apiserver admits before it compares).
+    this.validatingAdmission(this.validationRequest(scope, 'UPDATE', optionsKind, stored.metadata.name, this.present(type, obj), this.present(type, stored)));
     if (canonicalJson(obj) === canonicalJson(stored) || scope.dryRun) return this.present(type, obj);
     obj.metadata.resourceVersion = this.store.nextResourceVersion();
     return this.present(type, this.store.put(type.storageKey, obj));
+  }
+
+  private validationRequest(
+    scope: RequestScope,
+    operation: ValidationRequest['operation'],
+    optionsKind: ValidationRequest['optionsKind'],
+    name: string,
+    object: StoredObject | null,
+    oldObject: StoredObject | null,
+  ): ValidationRequest {
+    return {
+      operation,
+      type: scope.type,
+      subresource: scope.subresource ?? '',
+      namespace: scope.type.namespaced ? (object ?? oldObject)?.metadata.namespace : undefined,
+      name,
+      object: object && structuredClone(object),
+      oldObject: oldObject && structuredClone(oldObject),
+      userInfo: scope.userInfo,
+      dryRun: scope.dryRun,
+      optionsKind,
+      warnings: scope.warnings ?? [],
+    };
   }
 
   private mustGet(scope: RequestScope): StoredObject {

@@ -4,6 +4,8 @@ import { validate as validateEventsV1Schema } from 'kubernetes-models/_schemas/I
 import { validate as validateNamespaceSchema } from 'kubernetes-models/_schemas/IoK8sApiCoreV1Namespace';
 import { validate as validateMwcSchema } from 'kubernetes-models/_schemas/IoK8sApiAdmissionregistrationV1MutatingWebhookConfiguration';
 import { validate as validateServiceAccountSchema } from 'kubernetes-models/_schemas/IoK8sApiCoreV1ServiceAccount';
+import { validate as validateVapSchema } from 'kubernetes-models/_schemas/IoK8sApiAdmissionregistrationV1ValidatingAdmissionPolicy';
+import { validate as validateVapBindingSchema } from 'kubernetes-models/_schemas/IoK8sApiAdmissionregistrationV1ValidatingAdmissionPolicyBinding';
 import type { V1MatchCondition } from '@kubernetes/client-node';
 import type { IPod } from 'kubernetes-models/v1/Pod';
 import { validate as validatePodSchema } from 'kubernetes-models/_schemas/IoK8sApiCoreV1Pod';
@@ -15,6 +17,7 @@ import { validateObjectMeta } from './objectMetaValidation.js';
 import { validatePod, validatePodUpdate } from './podValidation.js';
 import { schemaCauses, type SchemaValidator } from './schemaValidation.js';
 import { asCoreEvent, asEventsV1Event } from './eventShapes.js';
+import { applyBindingDefaults, applyPolicyDefaults, validateBindingSpec, validatePolicySpec } from './validatingAdmissionPolicy.js';
 
 export interface StoredMeta {
   name: string;
@@ -180,7 +183,50 @@ export const serviceAccounts: ResourceType = {
   hasStatusSubresource: false,
 };
 
-export const resourceTypes: readonly ResourceType[] = [pods, secrets, coreEvents, eventsV1, namespaces, mutatingWebhookConfigurations, serviceAccounts];
+/** The schema, then the apiserver's checks of the spec (CEL compiled as it is written). */
+function schemaAndSpec(validator: SchemaValidator, validateSpec: (obj: object) => FieldError[]): (obj: object) => FieldError[] {
+  return (obj) => {
+    const causes = schemaAndMeta(validator)(obj);
+    return causes.length > 0 ? causes : validateSpec(obj);
+  };
+}
+
+/** Evaluated on every write by the ValidatingAdmissionPolicy plugin (validatingAdmissionPolicy.ts). */
+export const validatingAdmissionPolicies: ResourceType = {
+  resource: 'validatingadmissionpolicies',
+  group: 'admissionregistration.k8s.io',
+  version: 'v1',
+  kind: 'ValidatingAdmissionPolicy',
+  namespaced: false,
+  storageKey: 'validatingadmissionpolicies',
+  validate: schemaAndSpec(validateVapSchema, validatePolicySpec),
+  applyDefaults: applyPolicyDefaults,
+  hasStatusSubresource: false,
+};
+
+export const validatingAdmissionPolicyBindings: ResourceType = {
+  resource: 'validatingadmissionpolicybindings',
+  group: 'admissionregistration.k8s.io',
+  version: 'v1',
+  kind: 'ValidatingAdmissionPolicyBinding',
+  namespaced: false,
+  storageKey: 'validatingadmissionpolicybindings',
+  validate: schemaAndSpec(validateVapBindingSchema, validateBindingSpec),
+  applyDefaults: applyBindingDefaults,
+  hasStatusSubresource: false,
+};
+
+export const resourceTypes: readonly ResourceType[] = [
+  pods,
+  secrets,
+  coreEvents,
+  eventsV1,
+  namespaces,
+  mutatingWebhookConfigurations,
+  serviceAccounts,
+  validatingAdmissionPolicies,
+  validatingAdmissionPolicyBindings,
+];
 
 export function findResourceType(group: string, version: string, resource: string): ResourceType | undefined {
   return resourceTypes.find((t) => t.group === group && t.version === version && t.resource === resource);

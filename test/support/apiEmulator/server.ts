@@ -5,6 +5,7 @@ import { discoveryDocument } from './discovery.js';
 import type { FaultTable, Verb } from './faults.js';
 import type { ObjectApi, RequestScope } from './objectApi.js';
 import { resolveResourcePath, type ResourceRoute } from './routes.js';
+import type { ServiceAccountTokens, UserInfo } from './serviceAccountTokens.js';
 import { ApiError, badRequest, internalError, methodNotAllowed, pathNotFound, requestEntityTooLarge, unauthorized } from './status.js';
 
 /** The apiserver's limit on a request body (3 MiB, MaxRequestBodyBytes). */
@@ -20,15 +21,17 @@ export interface RequestRecord {
 }
 
 export interface ApiServerDeps {
-  token: string;
-  userName: string;
+  /** The user a request's `Authorization` header stands for; undefined answers 401. */
+  authenticate(authorization: string | undefined): UserInfo | undefined;
+  /** The TokenRequest API (serviceaccounts/NAME/token). */
+  tokens: ServiceAccountTokens;
   api: ObjectApi;
   faults: FaultTable;
   requests: RequestRecord[];
   log: Logger;
 }
 
-/** The HTTP face of the emulator: bearer authentication, body limits, faults, routing, Status errors. */
+/** The HTTP face of the emulator: bearer authentication, body limits, faults, routing, the TokenRequest API, Status errors. */
 export function createApiServer(deps: ApiServerDeps): Server {
   return createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://emulator');
@@ -51,7 +54,8 @@ export function createApiServer(deps: ApiServerDeps): Server {
 }
 
 async function handle(deps: ApiServerDeps, req: IncomingMessage, url: URL, warnings: string[]): Promise<{ status: number; body: unknown }> {
-  if (req.headers.authorization !== `Bearer ${deps.token}`) {
+  const userInfo = deps.authenticate(req.headers.authorization);
+  if (!userInfo) {
     await readBody(req);
     throw unauthorized();
   }
@@ -60,15 +64,20 @@ async function handle(deps: ApiServerDeps, req: IncomingMessage, url: URL, warni
   if (discovery) return { status: 200, body: discovery };
   const route = resolveResourcePath(url.pathname);
   if (!route) throw pathNotFound();
+  if (route.subresource === 'token' && route.type.resource === 'serviceaccounts' && route.namespace !== undefined && route.name !== undefined) {
+    // TokenRequest: what the kubelet calls for a projected token, and `kubectl create token`.
+    if (req.method !== 'POST') throw methodNotAllowed();
+    return { status: 201, body: deps.tokens.request(route.namespace, route.name, parseJson(raw)) };
+  }
   if (route.subresource !== undefined && !(route.subresource === 'status' && route.type.hasStatusSubresource)) throw pathNotFound();
   const verb = verbOf(req.method ?? '', route);
 
-  const scope: RequestScope = { type: route.type, userName: deps.userName, dryRun: url.searchParams.get('dryRun') === 'All', warnings };
+  const scope: RequestScope = { type: route.type, userInfo, dryRun: url.searchParams.get('dryRun') === 'All', warnings };
   if (route.namespace !== undefined) scope.namespace = route.namespace;
   if (route.name !== undefined) scope.name = route.name;
   if (route.subresource === 'status') scope.subresource = 'status';
 
-  const fault = deps.faults.take({ verb, resource: route.type.resource, group: route.type.group, namespace: route.namespace, name: route.name, user: deps.userName });
+  const fault = deps.faults.take({ verb, resource: route.type.resource, group: route.type.group, namespace: route.namespace, name: route.name, user: userInfo.username });
   if (fault) {
     if (fault.delayMs > 0) await sleep(fault.delayMs);
     throw fault.error;

@@ -1,9 +1,9 @@
 import type { V1LabelSelector, V1MutatingWebhook, V1RuleWithOperations } from '@kubernetes/client-node';
 import { matchesLabels, type Labels, type Requirement } from './labelSelector.js';
 
-/** What a webhook's rules and selectors are matched against (one pod CREATE here). */
+/** What a webhook's or a policy's rules and selectors are matched against. */
 export interface AdmissionRequestTarget {
-  operation: 'CREATE';
+  operation: 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
   group: string;
   version: string;
   resource: string;
@@ -80,6 +80,7 @@ export function selectorRequirements(selector: V1LabelSelector): Requirement[] {
   return requirements;
 }
 
-function selectorMatches(selector: V1LabelSelector | undefined, labels: Labels): boolean {
+/** An absent selector matches everything, as does an empty one. */
+export function selectorMatches(selector: V1LabelSelector | undefined, labels: Labels): boolean {
   return selector === undefined || matchesLabels(selectorRequirements(selector), labels);
 }
