@@ -21,6 +21,7 @@ import { sidecarFlags } from '../../sidecar/sidecarFlags.js';
 import { parseInjectorConfig } from '../../src/config.js';
 import { inject } from '../../src/inject.js';
 import { validatePod } from '../support/apiEmulator/podValidation.js';
+import { policyExemptResources } from '../support/apiEmulator/validatingAdmissionPolicy.js';
 import { type KubernetesObject, podSpecsOf, renderKustomization } from '../support/kustomize.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -458,6 +459,37 @@ function renderEditedCopy(edit: (dir: string) => void): KubernetesObject[] {
 describe('what a real cluster needs of the install', () => {
   it('names no cluster domain: every name resolves under any domain through the DNS search path', () => {
     for (const { set, obj } of all) expect([set, obj.kind, obj.metadata.name, JSON.stringify(obj).includes('cluster.local')]).toEqual([set, obj.kind, obj.metadata.name, false]);
+  });
+
+  it('ships no ValidatingAdmissionPolicy for a resource Kubernetes exempts from policies (it would never apply)', () => {
+    // kube-apiserver applies no ValidatingAdmissionPolicy to writes of the admission policies
+    // and their bindings (validating and mutating), nor of the non-persisted review
+    // resources: k8s.io/apiserver/pkg/admission/plugin/policy/generic/plugin.go
+    // (admissionResources), kubernetes#122205 and #123543, and "API kinds exempt from
+    // admission validation" in the Kubernetes docs (kubernetes/website#49520). A policy
+    // written for them would give false confidence. Webhook configurations are not among
+    // them: they are exempt from admission webhooks only, so zkleader-certs-cabundle-only
+    // (on mutatingwebhookconfigurations) does apply.
+    const exempt = [
+      ...policyExemptResources,
+      ...['tokenreviews', 'selfsubjectreviews'].map((resource) => ({ group: 'authentication.k8s.io', resource })),
+      ...['subjectaccessreviews', 'localsubjectaccessreviews', 'selfsubjectaccessreviews', 'selfsubjectrulesreviews'].map((resource) => ({ group: 'authorization.k8s.io', resource })),
+    ];
+    type Rule = { apiGroups?: string[]; resources?: string[] };
+    // A wildcard counts too: a rule that names an exempt resource only through `*` should say what it means.
+    const covers = (rule: Rule, { group, resource }: { group: string; resource: string }) =>
+      (rule.apiGroups ?? []).some((g) => g === '*' || g === group) &&
+      (rule.resources ?? []).some((r) => ['*', '*/*', resource].includes(r) || r.startsWith(`${resource}/`));
+    const policies = all.filter(({ obj }) => obj.kind === 'ValidatingAdmissionPolicy');
+    expect(policies.length).toBeGreaterThan(0);
+    for (const { set, obj } of policies) {
+      const rules = (obj.spec as { matchConstraints?: { resourceRules?: Rule[] } }).matchConstraints?.resourceRules ?? [];
+      expect(rules.length).toBeGreaterThan(0);
+      for (const rule of rules) {
+        const hit = exempt.filter((target) => covers(rule, target)).map((t) => `${t.resource}.${t.group}`);
+        expect([set, obj.metadata.name, hit]).toEqual([set, obj.metadata.name, []]);
+      }
+    }
   });
 
   it('starts the webhook pods before the certificates Secret exists (unready, not stuck in ContainerCreating)', () => {

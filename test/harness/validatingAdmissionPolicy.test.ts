@@ -277,6 +277,44 @@ describe('matching', () => {
   });
 });
 
+describe('exempt resources', () => {
+  // kube-apiserver applies no policy to writes of the admission policies and their bindings
+  // (validating and mutating), whatever the rules say; webhook configurations are exempt
+  // from webhooks, not from policies (see policyExemptResources in the plugin).
+  const frozenAdmission = {
+    matchConstraints: { resourceRules: [{ apiGroups: ['admissionregistration.k8s.io'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: ['*'] }] },
+    validations: [{ expression: 'false', message: 'admission configuration is frozen' }],
+  };
+
+  it('a policy matching every admissionregistration.k8s.io resource never applies to policies and bindings, but does to a webhook configuration', async () => {
+    const webhook = {
+      name: 'inject.example.com',
+      admissionReviewVersions: ['v1'],
+      sideEffects: 'None',
+      clientConfig: { service: { name: 'hook', namespace: 'hooks', path: '/mutate' } },
+      rules: [{ operations: ['CREATE'], apiGroups: ['example.com'], apiVersions: ['v1'], resources: ['widgets'] }],
+    };
+    await admission.createMutatingWebhookConfiguration({ body: { metadata: { name: 'hook' }, webhooks: [webhook] } });
+    try {
+      await install('frozen-admission', frozenAdmission);
+      // Policies and bindings: created and updated although the rules match them.
+      await install('another', { validations: [{ expression: 'true' }] });
+      expect((await admission.patchValidatingAdmissionPolicy({ name: 'frozen-admission', body: { metadata: { labels: { x: '1' } } } }, mergePatch)).metadata?.labels).toEqual({ x: '1' });
+      expect((await admission.patchValidatingAdmissionPolicyBinding({ name: 'frozen-admission', body: { metadata: { labels: { x: '1' } } } }, mergePatch)).metadata?.labels).toEqual({ x: '1' });
+      // The webhook configuration: refused, as kube-apiserver refuses it.
+      const r = await refusal(admission.patchMutatingWebhookConfiguration({ name: 'hook', body: { metadata: { labels: { x: '1' } } } }, mergePatch));
+      expect([r.code, r.status.message]).toEqual([
+        422,
+        "mutatingwebhookconfigurations.admissionregistration.k8s.io \"hook\" is forbidden: ValidatingAdmissionPolicy 'frozen-admission' with binding 'frozen-admission' denied request: admission configuration is frozen",
+      ]);
+      expect((await admission.readMutatingWebhookConfiguration({ name: 'hook' })).metadata?.labels).toBeUndefined();
+    } finally {
+      // DELETE is not in the policy's rules.
+      await admission.deleteMutatingWebhookConfiguration({ name: 'hook' });
+    }
+  });
+});
+
 describe('matchConditions and failurePolicy', () => {
   it('a false condition skips the policy; an error denies under Fail and is ignored under Ignore', async () => {
     await createPod(pod('p1', { tier: 'web' }));

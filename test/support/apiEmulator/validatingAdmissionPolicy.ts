@@ -29,8 +29,15 @@ import { ruleMatches, selectorMatches, type AdmissionRequestTarget } from './web
  * (an expression using it fails when evaluated), audit annotations and the Audit action
  * (nothing observable through the API), type checking against the resource's schema and
  * CEL cost limits (test/support/cel.ts says what its evaluator checks), the policy status
- * (typeChecking), and any exemption kube-apiserver makes for its own admission
- * configuration resources (here every served resource can be matched).
+ * (typeChecking).
+ *
+ * Exempt, as in kube-apiserver: no policy applies to a write of the admission policies
+ * themselves (policyExemptResources below), whatever its rules say. Webhook
+ * configurations are NOT exempt: kube-apiserver does not call admission webhooks for
+ * MutatingWebhookConfiguration and ValidatingWebhookConfiguration
+ * (IsExemptAdmissionConfigurationResource, webhook dispatch only), but policies do apply to
+ * them (the DIFF note on admissionExemptResources in kubernetes'
+ * test/integration/apiserver/cel/admission_test_util.go).
  */
 
 interface Rule extends V1NamedRuleWithOperations {
@@ -102,6 +109,28 @@ export interface PolicySource {
   policies(): StoredObject[];
   bindings(): StoredObject[];
   namespace(name: string): StoredObject | undefined;
+}
+
+/**
+ * The group/resources no policy applies to, in any version and for any subresource: the
+ * admission policy resources (admissionResources of the apiserver's generic policy plugin,
+ * k8s.io/apiserver/pkg/admission/plugin/policy/generic/plugin.go; only the two validating
+ * ones before MutatingAdmissionPolicy existed). kube-apiserver also exempts the
+ * non-persisted review resources (tokenreviews, subjectaccessreviews and the like:
+ * pkg/kubeapiserver/admission/exclusion/resources.go, kubernetes#123543), which the
+ * emulator does not serve. The Kubernetes documentation lists both under "API kinds exempt
+ * from admission validation" (Validating Admission Policy page).
+ */
+export const policyExemptResources: readonly { readonly group: string; readonly resource: string }[] = [
+  { group: 'admissionregistration.k8s.io', resource: 'validatingadmissionpolicies' },
+  { group: 'admissionregistration.k8s.io', resource: 'validatingadmissionpolicybindings' },
+  { group: 'admissionregistration.k8s.io', resource: 'mutatingadmissionpolicies' },
+  { group: 'admissionregistration.k8s.io', resource: 'mutatingadmissionpolicybindings' },
+];
+
+/** Whether kube-apiserver skips every policy for writes of this group and resource. */
+export function isPolicyExempt(group: string, resource: string): boolean {
+  return policyExemptResources.some((r) => r.group === group && r.resource === resource);
 }
 
 const validationActions = ['Deny', 'Warn', 'Audit'];
@@ -440,6 +469,8 @@ function byName(a: StoredObject, b: StoredObject): number {
  */
 export function validatingAdmissionPolicies(source: PolicySource): ValidatingAdmission {
   return (request) => {
+    // Before any matching: the exemption holds whatever a policy's rules say.
+    if (isPolicyExempt(request.type.group, request.type.resource)) return;
     const bindings = source.bindings().sort(byName);
     if (bindings.length === 0) return;
     const namespaceObject = request.namespace === undefined ? undefined : source.namespace(request.namespace);
