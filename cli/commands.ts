@@ -37,4 +37,9 @@ export const commands: readonly CommandEntry[] = [
     summary: "issue the webhook's certificates (files, or the Secret and caBundle in the cluster)",
     load: async () => (await import('../certs/certsCommand.js')).certsCommand,
   },
+  {
+    name: 'tenant',
+    summary: 'manage tenants: namespaces whose ZooKeeper nodes only their own members may touch',
+    load: async () => (await import('../tenant/tenantCommand.js')).tenantCommand,
+  },
 ];

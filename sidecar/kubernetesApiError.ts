@@ -27,21 +27,25 @@ export function isRetriable(err: unknown): boolean {
   return err.code === 409 || err.code === 429 || err.code >= 500;
 }
 
+/** The API's own message in a failed request's body ('' when there is none). */
+export function apiMessage(err: InstanceType<typeof ApiException>): string {
+  const body: unknown = err.body;
+  if (typeof body === 'string') {
+    try {
+      const parsed = JSON.parse(body) as { message?: unknown };
+      return typeof parsed.message === 'string' ? parsed.message : '';
+    } catch {
+      return body.slice(0, 200);
+    }
+  }
+  if (body && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string') return (body as { message: string }).message;
+  return '';
+}
+
 /** One line: the status and the API's own message where there is one. */
 export function describeApiError(err: unknown): string {
   if (err instanceof ApiException) {
-    const body: unknown = err.body;
-    let message = '';
-    if (typeof body === 'string') {
-      try {
-        const parsed = JSON.parse(body) as { message?: unknown };
-        if (typeof parsed.message === 'string') message = parsed.message;
-      } catch {
-        message = body.slice(0, 200);
-      }
-    } else if (body && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string') {
-      message = (body as { message: string }).message;
-    }
+    const message = apiMessage(err);
     const reason = err.code === 403 ? 'forbidden (403): the service account needs get, list and patch on pods and create on events' : `HTTP ${err.code}`;
     return message ? `${reason}: ${message}` : reason;
   }

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { flagCommand, type CommandContext } from '../cli/command.js';
 import { UsageError, type FlagValues } from '../cli/flags.js';
 import { createLogger } from '../cli/logger.js';
-import { readCredentialFile, type DigestCredential } from '../zookeeper/credentials.js';
+import { readTenantCredential, type DigestCredential } from '../zookeeper/credentials.js';
 import { LeaderElection } from '../zookeeper/election.js';
 import type { ElectionSnapshot } from '../zookeeper/electionSnapshot.js';
 import type { EventRecorder } from './eventRecorder.js';
@@ -29,12 +29,12 @@ const credentialPollMs = 10_000;
  * election, which adds it to the live session (leadership stays). Read errors are left to
  * the election, which reports them when it needs the file for a new session.
  */
-function watchCredential(path: string, election: LeaderElection, log: Logger): NodeJS.Timeout {
+function watchCredential(path: string, namespace: string, election: LeaderElection, log: Logger): NodeJS.Timeout {
   let last: DigestCredential | null = null;
   const poll = async () => {
     let credential: DigestCredential;
     try {
-      credential = await readCredentialFile(path);
+      credential = await readTenantCredential(path, namespace);
     } catch {
       return;
     }
@@ -123,9 +123,9 @@ async function runSidecar(flags: SidecarFlags, ctx: CommandContext): Promise<num
     electionPath: `${flags.root}/${flags.namespace}/${flags.election}`,
     self: { ...self, namespace: flags.namespace, startedAt: new Date().toISOString() },
     logger: log.child({ component: 'election' }),
-    ...(flags['credential-file'] ? { credential: () => readCredentialFile(flags['credential-file'] as string) } : {}),
+    ...(flags['credential-file'] ? { credential: () => readTenantCredential(flags['credential-file'] as string, flags.namespace) } : {}),
   });
-  const credentialWatch = flags['credential-file'] ? watchCredential(flags['credential-file'], election, log) : undefined;
+  const credentialWatch = flags['credential-file'] ? watchCredential(flags['credential-file'], flags.namespace, election, log) : undefined;
   election.on('tampered', ({ node, version, own }) => {
     metrics.candidateTampered(own);
     const what = own ? `its own candidate node ${node}` : `candidate node ${node}`;

@@ -33,7 +33,8 @@ const maxCredentialBytes = 4096;
 
 /**
  * Parses `user:password` (one line; a final newline, as `kubectl create secret
- * --from-file` keeps it, is dropped). `source` names where it came from, for the error.
+ * --from-file` keeps it, is dropped). `source` names where it came from, for the error;
+ * errors never quote the text (a mistyped file may hold the password anywhere).
  */
 export function parseCredential(text: string, source: string): DigestCredential {
   if (Buffer.byteLength(text) > maxCredentialBytes) throw new CredentialError(`${source}: a credential is one line "user:password", got ${Buffer.byteLength(text)} bytes`);
@@ -44,9 +45,9 @@ export function parseCredential(text: string, source: string): DigestCredential 
   if (colon < 0) throw new CredentialError(`${source}: expected "user:password", found no ":"`);
   const user = line.slice(0, colon);
   const password = line.slice(colon + 1);
-  if (!userSyntax.test(user)) throw new CredentialError(`${source}: the user ${JSON.stringify(user)} must be letters, digits, ".", "_" or "-"`);
-  if (password.length === 0) throw new CredentialError(`${source}: the password of ${user} is empty`);
-  if (/\s/.test(password)) throw new CredentialError(`${source}: the password of ${user} contains white space`);
+  if (!userSyntax.test(user)) throw new CredentialError(`${source}: the part before the first ":" (${user.length} characters) is not a user name of letters, digits, ".", "_" or "-"`);
+  if (password.length === 0) throw new CredentialError(`${source}: the password (after the first ":") is empty`);
+  if (/\s/.test(password)) throw new CredentialError(`${source}: the password (after the first ":") contains white space`);
   return { user, password };
 }
 
@@ -76,6 +77,18 @@ export function formatCredential(credential: DigestCredential): string {
 /** The digest user of a namespace's members (DESIGN.md: `zkleader-<ns>`). */
 export function tenantUser(namespace: string): string {
   return `zkleader-${namespace}`;
+}
+
+/**
+ * Reads a member's credential file and checks that it is its namespace's identity: a file
+ * with another namespace's credential would give that tenant's identity to the nodes this
+ * member creates. The error does not name the user found (it may be a mistyped password).
+ */
+export async function readTenantCredential(path: string, namespace: string): Promise<DigestCredential> {
+  const credential = await readCredentialFile(path);
+  const expected = tenantUser(namespace);
+  if (credential.user !== expected) throw new CredentialError(`credential file ${path} is not the credential of namespace ${namespace} (user ${expected}); it is another namespace's, or mistyped`);
+  return credential;
 }
 
 /** A new random password: 32 bytes, base64url (no ":" and no white space). */

@@ -73,6 +73,9 @@ export function checkRetryDelayMs(failures: number): number {
   return Math.min(1000 * 2 ** Math.max(0, failures - 1), 30_000);
 }
 
+/** Identities one session may take up through rotations (the first and three more). */
+const maxSessionCredentials = 4;
+
 type Outcome = Pick<ElectionSnapshot, 'state' | 'leader' | 'epoch' | 'members'>;
 
 /**
@@ -122,8 +125,10 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
   private deniedMessage: string | null = null;
   /** The credential of the current session, and later ones a live session took up. */
   private credentials: DigestCredential[] = [];
-  /** Candidates reported as tampered (pruned when they leave the election). */
-  private readonly tampered = new Set<string>();
+  /** Candidates reported as tampered, and when first seen so (pruned when they leave the election). */
+  private readonly tampered = new Map<string, number>();
+  /** Children named like candidates but persistent (no member's session owns them): never candidates. */
+  private readonly notCandidates = new Set<string>();
   private readonly now: () => number;
   private readonly log: Logger;
 
@@ -232,8 +237,15 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
    */
   async authenticate(credential: DigestCredential): Promise<void> {
     if (this.credentials.some((c) => c.user === credential.user && c.password === credential.password)) return;
-    this.credentials = [...this.credentials, credential];
     const session = this.session;
+    // The C client keeps (and re-sends on every reconnection) each identity a session was
+    // given: a file changing again and again must not grow that without end. Past a few,
+    // the next session takes the file's credential up.
+    if (this.credentials.length >= maxSessionCredentials) {
+      this.log.warn({ identities: this.credentials.length }, 'the credential changed again; the next session uses it (this one keeps the identities it has)');
+      return;
+    }
+    this.credentials = [...this.credentials, credential];
     if (!session || session.closed) return;
     await session.addAuth(credential);
     // A check refused with the old password need not wait out its backoff.
@@ -376,19 +388,29 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
       if (stale()) return;
       if (!this.ownNode) await this.join(session);
       if (stale() || !this.ownNode) return;
-      const children = await session.getChildren(path);
+      // No election node (deleted by an admin, e.g. `zkleader tenant remove --force`): our node
+      // went with it, and joining again makes it anew, or says why it cannot.
+      const children = await childrenOrEmpty(session, path);
       if (stale()) return;
-      const candidates = electionOrder(children);
-      this.knownChildren = candidates.map((c) => c.name).join(',');
+      const all = electionOrder(children);
+      this.knownChildren = all.map((c) => c.name).join(',');
+      const present = new Set(all.map((c) => c.name));
+      for (const name of this.tampered.keys()) if (!present.has(name)) this.tampered.delete(name);
+      for (const name of this.notCandidates) if (!present.has(name)) this.notCandidates.delete(name);
+      const candidates = all.filter((c) => !this.notCandidates.has(c.name));
       const ownIndex = candidates.findIndex((c) => c.name === this.ownNode);
       if (ownIndex < 0) {
         // Deleted by someone while the session lives: we cannot lead on a node we no longer have.
         this.rejoin('own candidate node disappeared');
         return;
       }
-      for (const name of this.tampered) if (!candidates.some((c) => c.name === name)) this.tampered.delete(name);
       const members = await this.memberIdentities(session, candidates);
       if (stale()) return;
+      if (candidates.some((c) => this.notCandidates.has(c.name))) {
+        // A persistent node posing as a candidate was found: decide without it.
+        this.checkAgain = true;
+        return;
+      }
       if (ownIndex === 0) {
         // The leader watches its own node: a deletion or a change of its data comes at once.
         // (A follower's own node matters once it is the lowest: then it is checked here.)
@@ -421,6 +443,12 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
         this.checkAgain = true;
         return;
       }
+      if (leader.stat.ephemeralOwner === '0') {
+        // Persistent: no member's session owns it (made by hand to pose as the leader).
+        this.rejectPersistent(leaderNode.name, leader.stat.version);
+        this.checkAgain = true;
+        return;
+      }
       if (leader.stat.ephemeralOwner === session.sessionId) {
         // A node of this session that is not ours heads the queue (a create whose answer was
         // lost and not found again): the others would take it for our leadership. Remove it.
@@ -430,11 +458,7 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
         return;
       }
       if (leader.stat.version !== 0) {
-        // Nobody leads on a tampered node, and nobody leads past it until its owner has
-        // stepped down and deleted it (or its session ended): never two leaders at once.
-        this.reportTampered(leaderNode.name, leader.stat.version, false);
-        this.log.warn({ node: leaderNode.name, version: leader.stat.version }, 'the lowest candidate was changed after its creation; no leader until it is gone');
-        this.suspend();
+        await this.blockedByTampered(session, leaderNode.name, leader.stat.version);
         return;
       }
       if (predecessor.name !== leaderNode.name) {
@@ -539,12 +563,14 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
       missing.map(async (c) => {
         const node = await session.get(`${this.options.electionPath}/${c.name}`);
         if (!node) return;
-        // A changed candidate names whoever changed it: not a member we list.
-        if (node.stat.version !== 0) this.reportTampered(c.name, node.stat.version, c.name === this.ownNode);
+        // A changed candidate names whoever changed it, a persistent one nobody: not members we list.
+        if (node.stat.ephemeralOwner === '0') this.rejectPersistent(c.name, node.stat.version);
+        else if (node.stat.version !== 0) this.reportTampered(c.name, node.stat.version, c.name === this.ownNode);
         else this.identities.set(c.name, parseCandidateData(node.data, c.name));
       }),
     );
-    for (const name of this.tampered) this.identities.delete(name);
+    for (const name of this.tampered.keys()) this.identities.delete(name);
+    for (const name of this.notCandidates) this.identities.delete(name);
     const names = new Set(candidates.map((c) => c.name));
     for (const name of this.identities.keys()) if (!names.has(name)) this.identities.delete(name);
     return candidates.flatMap((c) => {
@@ -560,8 +586,43 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
 
   private reportTampered(node: string, version: number, own: boolean): void {
     if (this.tampered.has(node)) return;
-    this.tampered.add(node);
+    this.tampered.set(node, this.now());
+    this.log.warn({ node, version, own }, 'candidate node changed after its creation; ignored');
     this.emit('tampered', { node, version, own });
+  }
+
+  /** A persistent node named like a candidate: tampering too (members only make ephemeral ones); never a candidate. */
+  private rejectPersistent(node: string, version: number): void {
+    if (this.notCandidates.has(node)) return;
+    this.notCandidates.add(node);
+    this.identities.delete(node);
+    this.log.warn({ node }, 'a persistent node poses as a candidate; ignored');
+    this.emit('tampered', { node, version, own: false });
+  }
+
+  /**
+   * The lowest candidate was changed after its creation. Nobody leads on it, and nobody
+   * leads past it while its owner may still think it leads: never two leaders at once. Its
+   * owner steps down and deletes it at once; one that does not (paused, or not a member at
+   * all) has lost any lease a session timeout after we first saw the change — its lease is
+   * at most 2/3 of it and it renews only by checks, which step down on the change — and
+   * then any member deletes it.
+   */
+  private async blockedByTampered(session: ZooKeeperSession, node: string, version: number): Promise<void> {
+    this.reportTampered(node, version, false);
+    const since = this.tampered.get(node) ?? this.now();
+    const waitMs = since + this.sessionTimeoutMs() - this.now();
+    if (waitMs <= 0) {
+      this.log.warn({ node, version }, 'the changed lowest candidate outlived a session timeout; deleting it');
+      await session.delete(`${this.options.electionPath}/${node}`);
+      this.checkAgain = true;
+      return;
+    }
+    this.checkFailed = true;
+    this.emit('problem', `the lowest candidate ${node} was changed after its creation (data version ${version}): no member leads until it is gone (its owner deletes it, or any member after ${Math.ceil(waitMs / 1000)} s)`);
+    this.suspend();
+    clearTimeout(this.checkRetryTimer);
+    this.checkRetryTimer = setTimeout(() => this.requestCheck(), waitMs + 10);
   }
 
   /** Our node was changed after creation: step down first, delete it, join with a fresh one. */

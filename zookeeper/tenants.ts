@@ -81,10 +81,24 @@ export async function lockRoot(session: ZooKeeperSession, root: string): Promise
  * on the tenant node and every node below it: an open namespace (nodes made before tenancy,
  * or squatted) is taken over. Returns how many existing nodes got a new ACL.
  */
-export async function ensureTenant(session: ZooKeeperSession, root: string, namespace: string, ids: readonly string[]): Promise<{ created: boolean; changedNodes: number }> {
+export async function ensureTenant(
+  session: ZooKeeperSession,
+  root: string,
+  namespace: string,
+  ids: readonly string[],
+): Promise<{ created: boolean; changedNodes: number; removedNodes: number }> {
   const path = `${root}/${namespace}`;
   const acl = digestAcl(ids);
   let created = false;
+  // Taking over a namespace that is not yet a tenant (open mode, or squatted: its node
+  // made by anyone, or even ephemeral): whatever is below was made by anyone — a persistent
+  // or a live ephemeral "candidate" would lead — so it goes, and the tenant node is made anew.
+  let removedNodes = 0;
+  const stat = await session.exists(path);
+  const current = stat ? await session.getAcl(path) : null;
+  if (stat && current && (stat.ephemeralOwner !== '0' || !isTenantAcl(current.acl, namespace))) {
+    removedNodes = await removeTree(session, path);
+  }
   try {
     await session.create(path, '', 'persistent', acl);
     created = true;
@@ -92,7 +106,12 @@ export async function ensureTenant(session: ZooKeeperSession, root: string, name
     if (!(err instanceof ZooKeeperError && err.code === ZooKeeperCode.NODEEXISTS)) throw err;
   }
   const changedNodes = created ? 0 : await setTreeAcl(session, path, acl);
-  return { created, changedNodes };
+  return { created, changedNodes, removedNodes };
+}
+
+/** Only zkleader-<ns> digest ids, at least one: a tenant node (possibly mid-rotation). */
+function isTenantAcl(acl: readonly AclEntry[], namespace: string): boolean {
+  return acl.length > 0 && digestIdsOf(acl, tenantUser(namespace)).length === acl.length;
 }
 
 /** The zkleader-<ns> digest ids the tenant node's ACL names today (null when there is no tenant node, [] when it names none). */

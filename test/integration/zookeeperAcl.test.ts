@@ -1,36 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { creatorAllAcl, digestAcl, digestId, Perms, type DigestCredential } from '../../zookeeper/credentials.js';
-import { ZooKeeperError, ZooKeeperSession } from '../../zookeeper/session.js';
 import { testAdminCredential, ZooKeeperEnsemble } from '../support/zookeeperEnsemble.js';
+import { resultCode, SessionPool } from '../support/zookeeperSessions.js';
 
 // The session's ACL and authentication calls against a real server: nodes created with an
 // ACL are never world-open (the patched binding's a_create_acl), the digest identities
 // and the superuser behave as the tenancy relies on.
 
 let ensemble: ZooKeeperEnsemble;
-const sessions: ZooKeeperSession[] = [];
+const pool = new SessionPool(() => ensemble.connectString);
+const open = (credential?: DigestCredential) => pool.open(credential);
 
 const alpha: DigestCredential = { user: 'zkleader-alpha', password: 'alpha-password' };
 const beta: DigestCredential = { user: 'zkleader-beta', password: 'beta-password' };
 const tenant = '/zkleader-acl/alpha';
-
-async function open(credential?: DigestCredential): Promise<ZooKeeperSession> {
-  const session = new ZooKeeperSession({ connectString: ensemble.connectString, sessionTimeoutMs: 10_000, ...(credential ? { credential } : {}) });
-  sessions.push(session);
-  await new Promise<void>((resolve) => session.once('connected', resolve));
-  await session.authenticated();
-  return session;
-}
-
-async function code(request: Promise<unknown>): Promise<string> {
-  try {
-    await request;
-    return 'ok';
-  } catch (err) {
-    if (err instanceof ZooKeeperError) return err.message.replace(/^.* failed: (\w+).*$/, '$1');
-    throw err;
-  }
-}
 
 beforeAll(async () => {
   ensemble = await ZooKeeperEnsemble.start({ size: 1 });
@@ -40,7 +23,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const session of sessions) session.close();
+  pool.closeAll();
   await ensemble?.close();
 });
 
@@ -60,13 +43,13 @@ describe('ZooKeeperSession ACLs and digest authentication', () => {
     await member.ensurePath(`${tenant}/victim`, creatorAllAcl);
     for (const outsider of [await open(), await open(beta)]) {
       expect({
-        create: await code(outsider.create(`${tenant}/intruder`, '', 'persistent')),
-        createInside: await code(outsider.create(`${tenant}/victim/intruder`, '', 'persistent')),
-        list: await code(outsider.getChildren(tenant)),
-        read: await code(outsider.get(`${tenant}/victim`)),
-        write: await code(outsider.set(`${tenant}/victim`, 'x')),
-        acl: await code(outsider.setAcl(`${tenant}/victim`, digestAcl([digestId(beta)]))),
-        remove: await code(outsider.delete(`${tenant}/victim`)),
+        create: await resultCode(outsider.create(`${tenant}/intruder`, '', 'persistent')),
+        createInside: await resultCode(outsider.create(`${tenant}/victim/intruder`, '', 'persistent')),
+        list: await resultCode(outsider.getChildren(tenant)),
+        read: await resultCode(outsider.get(`${tenant}/victim`)),
+        write: await resultCode(outsider.set(`${tenant}/victim`, 'x')),
+        acl: await resultCode(outsider.setAcl(`${tenant}/victim`, digestAcl([digestId(beta)]))),
+        remove: await resultCode(outsider.delete(`${tenant}/victim`)),
       }).toEqual({ create: 'NOAUTH', createInside: 'NOAUTH', list: 'NOAUTH', read: 'NOAUTH', write: 'NOAUTH', acl: 'NOAUTH', remove: 'NOAUTH' });
     }
     expect(await member.getChildren(tenant)).toContain('victim');
@@ -84,6 +67,6 @@ describe('ZooKeeperSession ACLs and digest authentication', () => {
     expect(ids).toEqual([digestId(alpha), digestId(beta)].sort());
     // Only beta's password: it reaches the node created for both.
     const betaOnly = await open(beta);
-    expect(await code(betaOnly.get(`${tenant}/both`))).toBe('ok');
+    expect(await resultCode(betaOnly.get(`${tenant}/both`))).toBe('ok');
   });
 });

@@ -1,0 +1,33 @@
+import type { DigestCredential } from '../../zookeeper/credentials.js';
+import { ZooKeeperError, ZooKeeperSession } from '../../zookeeper/session.js';
+
+/** Opens connected, authenticated sessions of the product's own client, and closes them all at the end. */
+export class SessionPool {
+  private readonly sessions: ZooKeeperSession[] = [];
+
+  constructor(private readonly connectString: () => string) {}
+
+  /** A connected session, with `credential` accepted when given (none: anonymous). */
+  async open(credential?: DigestCredential): Promise<ZooKeeperSession> {
+    const session = new ZooKeeperSession({ connectString: this.connectString(), sessionTimeoutMs: 10_000, ...(credential ? { credential } : {}) });
+    this.sessions.push(session);
+    await new Promise<void>((resolve) => session.once('connected', resolve));
+    await session.authenticated();
+    return session;
+  }
+
+  closeAll(): void {
+    for (const session of this.sessions.splice(0)) session.close();
+  }
+}
+
+/** The result of a request as its code name: 'ok', 'NOAUTH', 'NONODE', ... */
+export async function resultCode(request: Promise<unknown>): Promise<string> {
+  try {
+    await request;
+    return 'ok';
+  } catch (err) {
+    if (err instanceof ZooKeeperError) return err.message.replace(/^.* failed: (\w+).*$/, '$1');
+    throw err;
+  }
+}
