@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AdmissionregistrationV1Api,
@@ -19,9 +21,10 @@ import { ApiEmulator } from './apiEmulator/index.js';
 import { deployedWebhookConfiguration, deployedWebhookService } from './deployedWebhookConfiguration.js';
 import { renderKustomization } from './kustomize.js';
 import { runPod, type RunningPod } from './podRunner.js';
-import { repoRoot } from './repoRoot.js';
+import { repoRoot, zkleaderBin } from './repoRoot.js';
 import { startWebhookProcess, type WebhookProcess } from './webhookProcess.js';
-import { ZooKeeperEnsemble } from './zookeeperEnsemble.js';
+import { formatCredential } from '../../zookeeper/credentials.js';
+import { testAdminCredential, ZooKeeperEnsemble } from './zookeeperEnsemble.js';
 
 export const roleLabel = 'zkleader.io/role';
 export const epochAnnotation = 'zkleader.io/leader-epoch';
@@ -85,6 +88,17 @@ export class LocalCluster {
       }
       const service = deployedWebhookService(deployedWebhookConfiguration(''));
       const config = parseYaml(webhookConfigYaml()) as Record<string, unknown>;
+      if (config.zookeeperAuth === 'required') {
+        // deploy/ runs with tenancy: the example's namespace becomes a tenant first, with the
+        // real command, as README's deploy steps do (its Secret lands in the emulator).
+        const { namespace } = exampleWorkloadPod();
+        const adminFile = join(parts.zookeeper.dir, 'admin.credential');
+        writeFileSync(adminFile, formatCredential(testAdminCredential), { mode: 0o600 });
+        const args = ['tenant', 'add', namespace, '--zookeeper', parts.zookeeper.connectString, '--admin-credential-file', adminFile, '--kubeconfig', await parts.emulator.kubeconfigFile()];
+        const { stdout } = await promisify(execFile)(zkleaderBin, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+        progress(`$ zkleader tenant add ${namespace} --admin-credential-file ...   (zookeeperAuth: required in deploy/webhook-config.yaml)`);
+        for (const line of stdout.trim().split('\n')) progress(`  ${line}`);
+      }
       parts.webhook = await startWebhookProcess({ ...service, config: { ...config, zookeeper: parts.zookeeper.connectString } });
       progress(`zkleader webhook serving https://${service.service}.${service.namespace}.svc (127.0.0.1:${parts.webhook.port}) with a fresh CA`);
       const baseUrl = parts.webhook.baseUrl;

@@ -121,6 +121,47 @@ export interface RunningPod {
   dispose(): Promise<void>;
 }
 
+/** A Secret volume the sidecar mounts, filled as the kubelet fills it. */
+interface SecretMount {
+  readonly mountPath: string;
+  readonly dir: string;
+}
+
+/**
+ * Writes each Secret volume the sidecar mounts into a temporary directory, as the kubelet
+ * does (the Secret's keys, or its `items`, as files); an `optional` Secret that does not
+ * exist gives an empty directory, a required one fails as the pod would not start. Read
+ * with the kubelet's connection (the kubelet reads the Secrets of its pods).
+ */
+async function fillSecretVolumes(pod: V1Pod, sidecar: V1Container, kubelet: KubeConfig | undefined): Promise<SecretMount[]> {
+  const mounts: SecretMount[] = [];
+  for (const mount of sidecar.volumeMounts ?? []) {
+    const source = pod.spec?.volumes?.find((v) => v.name === mount.name)?.secret;
+    if (!source) continue;
+    if (!kubelet) throw new Error(`pod runner: container ${SIDECAR_CONTAINER} mounts the Secret volume ${mount.name}; pass \`kubelet\` to fill it`);
+    const namespace = pod.metadata?.namespace ?? 'default';
+    const dir = await mkdtemp(join(tmpdir(), `zkleader-pod-${mount.name}-`));
+    mounts.push({ mountPath: mount.mountPath, dir });
+    let data: Record<string, string>;
+    try {
+      const secret = await kubelet.makeApiClient(CoreV1Api).readNamespacedSecret({ namespace, name: source.secretName ?? '' });
+      data = Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+    } catch (err) {
+      const code = (err as { code?: number }).code;
+      if (code !== 404) throw err;
+      if (!source.optional) {
+        throw new Error(`pod runner: Secret ${namespace}/${source.secretName ?? ''} of volume ${mount.name} does not exist (not optional: the pod would not start)`, { cause: err });
+      }
+      continue;
+    }
+    const items = source.items ?? Object.keys(data).map((key) => ({ key, path: key }));
+    for (const item of items) {
+      if (data[item.key] !== undefined) await writeFile(join(dir, item.path), data[item.key] as string, { mode: 0o600 });
+    }
+  }
+  return mounts;
+}
+
 /** The token volume as the kubelet fills it, and a kubeconfig that reads it. */
 interface ProjectedToken {
   /** Holds `serviceaccount/{token,namespace}` and `kubeconfig`. */
@@ -198,8 +239,13 @@ export async function runPod(pod: V1Pod, opts: PodRunnerOptions = {}): Promise<R
   const projected = opts.kubelet ? await projectToken(pod, sidecar, opts.kubelet) : undefined;
   const kubeconfig = opts.kubelet ? projected?.kubeconfig : opts.kubeconfig;
   const volumeDir = await mkdtemp(join(tmpdir(), `zkleader-pod-${name}-`));
-  const rewrite = (value: string): string =>
-    value === mountPath || value.startsWith(`${mountPath}/`) ? volumeDir + value.slice(mountPath.length) : value;
+  const secrets = await fillSecretVolumes(pod, sidecar, opts.kubelet);
+  // Paths under a mount path go to the directory standing in for that volume.
+  const mounted: readonly { mountPath: string; dir: string }[] = [{ mountPath, dir: volumeDir }, ...secrets];
+  const rewrite = (value: string): string => {
+    const mount = mounted.find((m) => value === m.mountPath || value.startsWith(`${m.mountPath}/`));
+    return mount ? mount.dir + value.slice(mount.mountPath.length) : value;
+  };
   const resolved = resolveContainerEnv(pod, sidecar, { podIP: opts.podIP ?? '127.0.0.1' });
   const [port] = await reserveLoopbackPorts(1);
   const listen = `127.0.0.1:${port}`;
@@ -265,6 +311,7 @@ export async function runPod(pod: V1Pod, opts: PodRunnerOptions = {}): Promise<R
       await handle.kill();
       await rm(volumeDir, { recursive: true, force: true });
       if (projected) await rm(projected.dir, { recursive: true, force: true });
+      for (const secret of secrets) await rm(secret.dir, { recursive: true, force: true });
     },
   };
   return handle;
