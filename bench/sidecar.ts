@@ -1,14 +1,17 @@
 // Sidecar benchmarks (issue 3): graceful hand-over latency, crash failover time against the
 // session timeout, idle RSS and CPU. Real 3-node ZooKeeper, real sidecar processes.
 // Run: npm run bench:sidecar. Prints a Markdown section for bench/RESULTS.md.
-import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SIDECAR_NODE_OPTIONS } from '../src/buildSidecar.js';
 import { ApiEmulator } from '../test/support/apiEmulator/index.js';
 import { SidecarProcess, waitForAgreement } from '../test/support/sidecarProcess.js';
-import { ZooKeeperEnsemble } from '../test/support/zookeeperEnsemble.js';
+import { testAdminCredential, ZooKeeperEnsemble } from '../test/support/zookeeperEnsemble.js';
+import { digestId, formatCredential, generatePassword, tenantUser } from '../zookeeper/credentials.js';
 import { ZooKeeperSession } from '../zookeeper/session.js';
+import { ensureTenant, lockRoot } from '../zookeeper/tenants.js';
 
 const handoverRuns = Number(process.env.HANDOVER_RUNS ?? 25);
 const crashRuns = Number(process.env.CRASH_RUNS ?? 3);
@@ -41,12 +44,40 @@ function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
+/** Open mode, and a tenant's members with --credential-file (auth before the first request, ACL in every create). */
+type Mode = 'open' | 'tenancy';
+const modes: readonly Mode[] = ['open', 'tenancy'];
+
 async function main(): Promise<void> {
   const ensemble = await ZooKeeperEnsemble.start({ size: 3 });
   const all: SidecarProcess[] = [];
   let n = 0;
   const api = await ApiEmulator.start();
   const kubeconfig = await api.kubeconfigFile();
+  // The tenant `bench-tenant`, made as `zkleader tenant add` makes it.
+  const dir = mkdtempSync(join(tmpdir(), 'zkleader-bench-'));
+  const credential = { user: tenantUser('bench-tenant'), password: generatePassword() };
+  const credentialFile = join(dir, 'credential');
+  writeFileSync(credentialFile, formatCredential(credential));
+  const admin = new ZooKeeperSession({ connectString: ensemble.connectString, sessionTimeoutMs, credential: testAdminCredential });
+  await new Promise((resolve) => admin.once('connected', () => resolve(undefined)));
+  // Open mode's namespace was there before the root was locked (as after a migration).
+  await admin.ensurePath('/zkleader/test');
+  await lockRoot(admin, '/zkleader');
+  await ensureTenant(admin, '/zkleader', 'bench-tenant', [digestId(credential)]);
+  admin.close();
+  const startIn = async (mode: Mode, election: string) => {
+    const s = await SidecarProcess.start({
+      zookeeper: ensemble.connectString,
+      election,
+      podName: `${election}-${n++}`,
+      sessionTimeout: `${sessionTimeoutMs}ms`,
+      env: { NODE_OPTIONS: SIDECAR_NODE_OPTIONS },
+      ...(mode === 'tenancy' && { namespace: 'bench-tenant', extraArgs: ['--credential-file', credentialFile] }),
+    });
+    all.push(s);
+    return s;
+  };
   const start = async (election: string, labelling = false) => {
     const podName = `${election}-${n++}`;
     if (labelling) {
@@ -66,19 +97,24 @@ async function main(): Promise<void> {
   };
   try {
     // Graceful hand-over: SIGTERM to the leader → the successor's leader.json says leader.
-    let group = [await start('handover'), await start('handover'), await start('handover')];
-    const handovers: number[] = [];
+    // Open and tenancy runs alternate, so both see the same machine.
+    const groups = new Map<Mode, SidecarProcess[]>();
+    const handoversBy = new Map<Mode, number[]>(modes.map((m) => [m, []]));
+    for (const mode of modes) groups.set(mode, [await startIn(mode, 'handover'), await startIn(mode, 'handover'), await startIn(mode, 'handover')]);
     for (let i = 0; i < handoverRuns; i++) {
-      const { leader } = await waitForAgreement(group, 20_000);
-      const rest = group.filter((s) => s !== leader);
-      const t0 = process.hrtime.bigint();
-      leader.signal('SIGTERM');
-      handovers.push(await untilNewLeader(rest, t0, 10_000));
-      await leader.exited;
-      await leader.close();
-      group = [...rest, await start('handover')];
+      for (const mode of modes) {
+        const group = groups.get(mode) as SidecarProcess[];
+        const { leader } = await waitForAgreement(group, 20_000);
+        const rest = group.filter((s) => s !== leader);
+        const t0 = process.hrtime.bigint();
+        leader.signal('SIGTERM');
+        handoversBy.get(mode)?.push(await untilNewLeader(rest, t0, 10_000));
+        await leader.exited;
+        await leader.close();
+        groups.set(mode, [...rest, await startIn(mode, 'handover')]);
+      }
     }
-    await Promise.all(group.map((s) => s.close()));
+    await Promise.all([...groups.values()].flat().map((s) => s.close()));
 
     // What the sync before every renewing read costs: its round trip on its own.
     const syncs: number[] = [];
@@ -93,18 +129,21 @@ async function main(): Promise<void> {
     const syncSorted = [...syncs].sort((a, b) => a - b);
 
     // Crash: SIGKILL to the leader → the successor leads once ZooKeeper expires the session.
-    const crashes: number[] = [];
-    group = [await start('crash'), await start('crash')];
+    const crashesBy = new Map<Mode, number[]>(modes.map((m) => [m, []]));
+    for (const mode of modes) groups.set(mode, [await startIn(mode, 'crash'), await startIn(mode, 'crash')]);
     for (let i = 0; i < crashRuns; i++) {
-      const { leader } = await waitForAgreement(group, 20_000);
-      const rest = group.filter((s) => s !== leader);
-      const t0 = process.hrtime.bigint();
-      leader.signal('SIGKILL');
-      crashes.push(await untilNewLeader(rest, t0, 3 * sessionTimeoutMs));
-      await leader.close();
-      group = [...rest, await start('crash')];
+      for (const mode of modes) {
+        const group = groups.get(mode) as SidecarProcess[];
+        const { leader } = await waitForAgreement(group, 20_000);
+        const rest = group.filter((s) => s !== leader);
+        const t0 = process.hrtime.bigint();
+        leader.signal('SIGKILL');
+        crashesBy.get(mode)?.push(await untilNewLeader(rest, t0, 3 * sessionTimeoutMs));
+        await leader.close();
+        groups.set(mode, [...rest, await startIn(mode, 'crash')]);
+      }
     }
-    await Promise.all(group.map((s) => s.close()));
+    await Promise.all([...groups.values()].flat().map((s) => s.close()));
 
     // Idle: a leader and a follower labelling their pods (the default), and a pair with
     // --no-label, measured together 20 s after they settled.
@@ -121,19 +160,29 @@ async function main(): Promise<void> {
     const rss = idle.map((s) => rssMb(s.pid));
     await Promise.all(idle.map((s) => s.close()));
 
-    const sorted = [...handovers].sort((a, b) => a - b);
-    const ratios = crashes.map((ms) => ms / sessionTimeoutMs);
     const fmt = (x: number) => x.toFixed(1);
+    const handoverRow = (mode: Mode) => {
+      const sorted = [...(handoversBy.get(mode) ?? [])].sort((a, b) => a - b);
+      return `| graceful hand-over, ${mode}, SIGTERM → successor's leader.json (${sorted.length} runs) | p50 ${fmt(percentile(sorted, 50))} ms, p99 ${fmt(percentile(sorted, 99))} ms (min ${fmt(sorted[0] ?? NaN)}, max ${fmt(sorted.at(-1) ?? NaN)}) | p99 < 100 ms |`;
+    };
+    const p99 = (mode: Mode) => percentile([...(handoversBy.get(mode) ?? [])].sort((a, b) => a - b), 99);
+    const crashRow = (mode: Mode) => {
+      const crashes = crashesBy.get(mode) ?? [];
+      return `| crash failover, ${mode}, SIGKILL → successor's leader.json, / session timeout (${crashes.length} runs) | ${crashes.map((ms) => (ms / sessionTimeoutMs).toFixed(2)).join(', ')} (${crashes.map((ms) => `${Math.round(ms)} ms`).join(', ')}) | ≤ 1.1 |`;
+    };
     const lines = [
       '## Sidecar',
       '',
-      `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, a 3-node ZooKeeper 3.8 ensemble on loopback (tickTime 200 ms), session timeout ${sessionTimeoutMs / 1000} s, hand-over and crash runs with --no-label, every sidecar with the injected NODE_OPTIONS (${SIDECAR_NODE_OPTIONS}); other work may have been running on the machine. \`npm run bench:sidecar\`.`,
+      `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, a 3-node ZooKeeper 3.8 ensemble on loopback (tickTime 200 ms), session timeout ${sessionTimeoutMs / 1000} s, hand-over and crash runs with --no-label, every sidecar with the injected NODE_OPTIONS (${SIDECAR_NODE_OPTIONS}); open-mode and tenancy runs (a tenant made as \`zkleader tenant add\` makes it, members with --credential-file) alternate in the same run; other work may have been running on the machine. \`npm run bench:sidecar\`.`,
       '',
       '| measure | result | target |',
       '|---|---|---|',
-      `| graceful hand-over, SIGTERM → successor's leader.json (${handovers.length} runs) | p50 ${fmt(percentile(sorted, 50))} ms, p99 ${fmt(percentile(sorted, 99))} ms (min ${fmt(sorted[0] ?? NaN)}, max ${fmt(sorted.at(-1) ?? NaN)}) | p99 < 100 ms |`,
+      handoverRow('open'),
+      handoverRow('tenancy'),
+      `| hand-over p99, tenancy − open | ${fmt(p99('tenancy') - p99('open'))} ms | ≤ 10 ms |`,
       `| one \`sync\` round trip, which every renewal and check now sends first (200 runs) | p50 ${fmt(percentile(syncSorted, 50))} ms, p99 ${fmt(percentile(syncSorted, 99))} ms | |`,
-      `| crash failover, SIGKILL → successor's leader.json, / session timeout (${crashes.length} runs) | ${ratios.map((r) => r.toFixed(2)).join(', ')} (${crashes.map((ms) => `${Math.round(ms)} ms`).join(', ')}) | ≤ 1.1 |`,
+      crashRow('open'),
+      crashRow('tenancy'),
       `| idle RSS, labelling pods (leader, follower) | ${rss.slice(0, 2).map((r) => `${fmt(r)} MB`).join(', ')} | ≤ 60 MB |`,
       `| idle RSS, --no-label (leader, follower) | ${rss.slice(2).map((r) => `${fmt(r)} MB`).join(', ')} | ≤ 60 MB |`,
       `| idle CPU over ${idleSeconds} s, labelling (leader, follower) | ${cpu.slice(0, 2).map((c) => `${c.toFixed(2)} %`).join(', ')} | |`,
@@ -145,6 +194,7 @@ async function main(): Promise<void> {
     await Promise.all(all.map((s) => s.close()));
     await ensemble.close();
     await api.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
