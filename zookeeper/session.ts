@@ -181,8 +181,8 @@ function toStat(stat: NativeStat): ZnodeStat {
   return { czxid: zxidToDecimal(stat.czxid), ephemeralOwner: sessionIdToDecimal(stat.ephemeralOwner), version: stat.version };
 }
 
-export type CreateMode = 'persistent' | 'ephemeral-sequential';
-const createFlags: Record<CreateMode, number> = { persistent: 0, 'ephemeral-sequential': 3 };
+export type CreateMode = 'persistent' | 'persistent-sequential' | 'ephemeral-sequential';
+const createFlags: Record<CreateMode, number> = { persistent: 0, 'persistent-sequential': 2, 'ephemeral-sequential': 3 };
 
 export interface ZooKeeperSessionOptions {
   /** host:port[,host:port...][/chroot] */

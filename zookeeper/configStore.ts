@@ -1,0 +1,278 @@
+import type { AclEntry } from './credentials.js';
+import { childrenOrEmpty, ZooKeeperCode, ZooKeeperError, type ZooKeeperSession } from './session.js';
+
+/*
+ * The config store recipe (DESIGN.md "Configuration in ZooKeeper"):
+ *
+ *   <root>/<ns>/_config/<name>                    the pointer: {"version": N, "previous": P, "updatedAt": ...}
+ *   <root>/<ns>/_config/<name>/v-<10-digit seq>   one immutable version each: {"keys": {...}, "message", "createdAt", "parent"}
+ *
+ * Version N is the node `v-<N-1>` (ZooKeeper's sequence starts at 0; versions at 1). A
+ * version is written once and never changed. The pointer changes only by compare-and-set
+ * on its data version: a writer that read the pointer, stored its version and then finds
+ * the pointer moved by someone else fails loudly (ConfigConflictError) instead of
+ * replacing the other writer's update. Knows nothing of Kubernetes or files.
+ */
+
+/** ZooKeeper refuses a packet over jute.maxbuffer (1 MiB by default); the path and header need room too. */
+export const DEFAULT_MAX_VERSION_BYTES = 1024 * 1024 - 4096;
+export const DEFAULT_KEEP = 20;
+
+export interface ConfigPointer {
+  /** 0: no version yet. */
+  readonly version: number;
+  readonly previous: number | null;
+  readonly updatedAt: string | null;
+}
+
+export interface ConfigVersion {
+  readonly version: number;
+  readonly keys: Readonly<Record<string, string>>;
+  readonly message: string;
+  readonly createdAt: string;
+  /** The version that was current when this one was written (0: none); a set succeeds only if it still was. */
+  readonly parent: number;
+}
+
+export interface ConfigHistoryEntry {
+  readonly version: number;
+  readonly message: string;
+  readonly createdAt: string;
+  readonly parent: number;
+  readonly current: boolean;
+}
+
+export class ConfigError extends Error {
+  override readonly name: string = 'ConfigError';
+}
+
+/** The pointer moved between our read and our compare-and-set: our version is stored but not current. */
+export class ConfigConflictError extends ConfigError {
+  override readonly name = 'ConfigConflictError';
+  constructor(
+    readonly config: string,
+    readonly stored: number,
+    readonly current: number,
+  ) {
+    super(`config ${config} changed meanwhile (now version ${current}): version ${stored} was stored but is not current; set it again, or \`config rollback --to ${stored}\``);
+  }
+}
+
+const nameSyntax = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const keySyntax = /^[-._a-zA-Z0-9]+$/;
+
+/** A config's name: a ConfigMap name (DNS-1123 subdomain, ≤ 253). */
+export function parseConfigName(raw: string): string {
+  if (raw.length === 0 || raw.length > 253 || !nameSyntax.test(raw)) {
+    throw new ConfigError(`config name ${JSON.stringify(raw)} must be a ConfigMap name: lower-case letters, digits, "-" and ".", at most 253 characters`);
+  }
+  return raw;
+}
+
+/** A key: ConfigMap key syntax (letters, digits, "-", "_", "."; ≤ 253; not "." or ".."). */
+export function parseConfigKey(raw: string): string {
+  if (raw.length === 0 || raw.length > 253 || !keySyntax.test(raw) || raw === '.' || raw === '..') {
+    throw new ConfigError(`config key ${JSON.stringify(raw)} must be letters, digits, "-", "_" or "." (at most 253 characters, not "." or "..")`);
+  }
+  return raw;
+}
+
+function versionNode(version: number): string {
+  return `v-${String(version - 1).padStart(10, '0')}`;
+}
+
+function versionOf(node: string): number | null {
+  const m = /^v-(\d{10})$/.exec(node);
+  return m?.[1] ? Number(m[1]) + 1 : null;
+}
+
+function parsePointer(data: Buffer, path: string): ConfigPointer {
+  try {
+    const p = JSON.parse(data.toString('utf8') || '{"version":0}') as Partial<ConfigPointer>;
+    if (typeof p.version !== 'number' || !Number.isInteger(p.version) || p.version < 0) throw new Error('no version');
+    return { version: p.version, previous: typeof p.previous === 'number' ? p.previous : null, updatedAt: typeof p.updatedAt === 'string' ? p.updatedAt : null };
+  } catch {
+    throw new ConfigError(`config pointer ${path} is not a {"version": N} document`);
+  }
+}
+
+export interface ConfigStoreOptions {
+  /** `<root>` of DESIGN.md's layout, e.g. /zkleader. */
+  readonly root: string;
+  /** The ACL of every node it creates (a tenant's creator-only ACL), or open nodes. */
+  readonly acl?: readonly AclEntry[];
+  readonly maxVersionBytes?: number;
+  readonly now?: () => Date;
+}
+
+export class ConfigStore {
+  private readonly maxBytes: number;
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly session: ZooKeeperSession,
+    private readonly options: ConfigStoreOptions,
+  ) {
+    this.maxBytes = options.maxVersionBytes ?? DEFAULT_MAX_VERSION_BYTES;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** `<root>/<ns>/_config/<name>` */
+  pointerPath(namespace: string, name: string): string {
+    return `${this.options.root}/${namespace}/_config/${parseConfigName(name)}`;
+  }
+
+  /** The pointer and its data version (for compare-and-set), or null when the config does not exist. */
+  async pointer(namespace: string, name: string): Promise<{ pointer: ConfigPointer; dataVersion: number } | null> {
+    const path = this.pointerPath(namespace, name);
+    const node = await this.session.get(path);
+    return node ? { pointer: parsePointer(node.data, path), dataVersion: node.stat.version } : null;
+  }
+
+  /**
+   * Stores a new version with these keys and makes it current. Returns its number. Throws
+   * ConfigConflictError when another writer moved the pointer meanwhile, ConfigError for a
+   * bad key or a version over the size limit (before anything is written).
+   */
+  async set(namespace: string, name: string, keys: Readonly<Record<string, string>>, message = ''): Promise<number> {
+    const path = this.pointerPath(namespace, name);
+    for (const key of Object.keys(keys)) parseConfigKey(key);
+    if (Object.keys(keys).length === 0) throw new ConfigError(`config ${namespace}/${name}: a version needs at least one key`);
+    const size = Buffer.byteLength(JSON.stringify({ keys, message, createdAt: this.now().toISOString(), parent: Number.MAX_SAFE_INTEGER }));
+    if (size > this.maxBytes) {
+      throw new ConfigError(`config ${namespace}/${name}: the version is ${size} bytes, over the ${this.maxBytes} bytes the ZooKeeper ensemble accepts (jute.maxbuffer); split it into several configs`);
+    }
+    const read = await this.pointerOrCreate(namespace, name);
+    const data = JSON.stringify({ keys, message, createdAt: this.now().toISOString(), parent: read.pointer.version });
+    const created = await this.session.create(`${path}/v-`, data, 'persistent-sequential', this.options.acl);
+    const version = versionOf(created.slice(created.lastIndexOf('/') + 1));
+    if (version === null) throw new ConfigError(`ZooKeeper named the new version ${created}, not v-<sequence>`);
+    await this.compareAndSet(namespace, name, read, version);
+    return version;
+  }
+
+  /** Makes an existing version current again (`--to N`, or the previous one). */
+  async rollback(namespace: string, name: string, to: number | 'previous'): Promise<number> {
+    const path = this.pointerPath(namespace, name);
+    const read = await this.pointer(namespace, name);
+    if (!read || read.pointer.version === 0) throw new ConfigError(`config ${namespace}/${name} does not exist`);
+    const target = to === 'previous' ? read.pointer.previous : to;
+    if (target === null) throw new ConfigError(`config ${namespace}/${name} has no previous version to roll back to`);
+    if (!(await this.session.exists(`${path}/${versionNode(target)}`))) {
+      throw new ConfigError(`config ${namespace}/${name} has no version ${target} (never made, or pruned beyond --keep)`);
+    }
+    if (target === read.pointer.version) return target;
+    await this.compareAndSet(namespace, name, read, target);
+    return target;
+  }
+
+  /** A version (the current one by default) with its keys. */
+  async get(namespace: string, name: string, version?: number): Promise<ConfigVersion> {
+    const path = this.pointerPath(namespace, name);
+    let wanted = version;
+    if (wanted === undefined) {
+      const read = await this.pointer(namespace, name);
+      if (!read || read.pointer.version === 0) throw new ConfigError(`config ${namespace}/${name} does not exist`);
+      wanted = read.pointer.version;
+    }
+    const node = await this.session.get(`${path}/${versionNode(wanted)}`);
+    if (!node) {
+      throw new ConfigError(
+        version === undefined
+          ? `config ${namespace}/${name} points to version ${wanted}, which does not exist (pruned or deleted by hand); roll back to a version in its history`
+          : `config ${namespace}/${name} has no version ${wanted} (never made, or pruned beyond --keep)`,
+      );
+    }
+    return { version: wanted, ...parseVersion(node.data, `${path}/${versionNode(wanted)}`) };
+  }
+
+  /** Every stored version, oldest first. */
+  async history(namespace: string, name: string): Promise<ConfigHistoryEntry[]> {
+    const path = this.pointerPath(namespace, name);
+    const read = await this.pointer(namespace, name);
+    if (!read) throw new ConfigError(`config ${namespace}/${name} does not exist`);
+    const versions = (await childrenOrEmpty(this.session, path)).flatMap((n) => {
+      const v = versionOf(n);
+      return v === null ? [] : [v];
+    });
+    const entries: ConfigHistoryEntry[] = [];
+    for (const version of versions.sort((a, b) => a - b)) {
+      const node = await this.session.get(`${path}/${versionNode(version)}`);
+      if (!node) continue;
+      const { message, createdAt, parent } = parseVersion(node.data, `${path}/${versionNode(version)}`);
+      entries.push({ version, message, createdAt, parent, current: version === read.pointer.version });
+    }
+    return entries;
+  }
+
+  /**
+   * Deletes the oldest versions beyond the newest `keep`, never the current one nor the
+   * one `--previous` would roll back to. Returns the versions deleted.
+   */
+  async prune(namespace: string, name: string, keep = DEFAULT_KEEP): Promise<number[]> {
+    if (!Number.isInteger(keep) || keep < 1) throw new ConfigError(`--keep must be a whole number of at least 1, got ${keep}`);
+    const path = this.pointerPath(namespace, name);
+    const read = await this.pointer(namespace, name);
+    if (!read) return [];
+    const versions = (await childrenOrEmpty(this.session, path)).flatMap((n) => {
+      const v = versionOf(n);
+      return v === null ? [] : [v];
+    });
+    const sorted = versions.sort((a, b) => b - a);
+    const protectedVersions = new Set([read.pointer.version, read.pointer.previous]);
+    const doomed = sorted.slice(keep).filter((v) => !protectedVersions.has(v));
+    for (const version of doomed) await this.session.delete(`${path}/${versionNode(version)}`);
+    return doomed.sort((a, b) => a - b);
+  }
+
+  /** Deletes the config: its versions, then its pointer. */
+  async delete(namespace: string, name: string): Promise<boolean> {
+    const path = this.pointerPath(namespace, name);
+    if (!(await this.session.exists(path))) return false;
+    for (const child of await childrenOrEmpty(this.session, path)) await this.session.delete(`${path}/${child}`);
+    await this.session.delete(path);
+    return true;
+  }
+
+  private async pointerOrCreate(namespace: string, name: string): Promise<{ pointer: ConfigPointer; dataVersion: number }> {
+    const existing = await this.pointer(namespace, name);
+    if (existing) return existing;
+    const path = this.pointerPath(namespace, name);
+    await this.session.ensurePath(path.slice(0, path.lastIndexOf('/')), this.options.acl);
+    try {
+      await this.session.create(path, JSON.stringify({ version: 0 }), 'persistent', this.options.acl);
+    } catch (err) {
+      if (!(err instanceof ZooKeeperError && err.code === ZooKeeperCode.NODEEXISTS)) throw err;
+    }
+    const read = await this.pointer(namespace, name);
+    if (!read) throw new ConfigError(`config ${namespace}/${name} was deleted while it was being set`);
+    return read;
+  }
+
+  private async compareAndSet(namespace: string, name: string, read: { pointer: ConfigPointer; dataVersion: number }, version: number): Promise<void> {
+    const path = this.pointerPath(namespace, name);
+    const next: ConfigPointer = { version, previous: read.pointer.version === 0 ? null : read.pointer.version, updatedAt: this.now().toISOString() };
+    try {
+      await this.session.set(path, JSON.stringify(next), read.dataVersion);
+    } catch (err) {
+      if (!(err instanceof ZooKeeperError && err.code === ZooKeeperCode.BADVERSION)) throw err;
+      const now = await this.pointer(namespace, name);
+      throw new ConfigConflictError(`${namespace}/${name}`, version, now?.pointer.version ?? 0);
+    }
+  }
+}
+
+function parseVersion(data: Buffer, path: string): Omit<ConfigVersion, 'version'> {
+  try {
+    const v = JSON.parse(data.toString('utf8')) as { keys?: unknown; message?: unknown; createdAt?: unknown; parent?: unknown };
+    if (!v.keys || typeof v.keys !== 'object' || Array.isArray(v.keys) || Object.values(v.keys).some((x) => typeof x !== 'string')) throw new Error('keys');
+    return {
+      keys: v.keys as Record<string, string>,
+      message: typeof v.message === 'string' ? v.message : '',
+      createdAt: typeof v.createdAt === 'string' ? v.createdAt : '',
+      parent: typeof v.parent === 'number' ? v.parent : 0,
+    };
+  } catch {
+    throw new ConfigError(`config version ${path} is not a {"keys": {...}} document`);
+  }
+}
