@@ -8,7 +8,7 @@ export interface PodReference {
   readonly uid: string | null;
 }
 
-export type LeadershipReason = 'LeaderElected' | 'LeadershipLost' | 'LeaseExpired' | 'CandidateTampered' | 'ZooKeeperAccessDenied';
+export type LeadershipReason = 'LeaderElected' | 'LeadershipLost' | 'LeaseExpired' | 'CandidateTampered' | 'ZooKeeperAccessDenied' | 'ConfigUpdated';
 
 /** Reasons that need someone's attention: Events of type Warning. */
 const warnings: ReadonlySet<LeadershipReason> = new Set(['CandidateTampered', 'ZooKeeperAccessDenied']);

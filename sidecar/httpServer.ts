@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { listenOn, type ListenLogger } from '../cli/listen.js';
+import type { ConfigSummary } from './configFiles.js';
 import type { LeaderDocument } from './leaderFile.js';
 
 export interface Readiness {
@@ -9,6 +10,8 @@ export interface Readiness {
   readonly ready: boolean;
   /** Current problems, one line each (ZooKeeper unreachable, API forbidden, ...). */
   readonly problems: readonly string[];
+  /** What readiness waits for, when more than the election outcome (configs). */
+  readonly awaits?: string;
 }
 
 export interface SidecarHttpOptions {
@@ -21,6 +24,8 @@ export interface SidecarHttpOptions {
   readonly document: () => LeaderDocument | null;
   readonly readiness: () => Readiness;
   readonly registry: Registry;
+  /** The configs on disk (`GET /config`, config.json); absent without --configs. */
+  readonly configs?: () => Readonly<Record<string, ConfigSummary>>;
 }
 
 /**
@@ -70,14 +75,18 @@ async function handle(options: SidecarHttpOptions, req: IncomingMessage, res: Se
     case '/healthz':
       return send(res, 200, 'text/plain', 'ok\n');
     case '/readyz': {
-      const { ready, problems } = options.readiness();
-      const lines = ready ? ['ready: the election outcome is on disk', ...problems.map((p) => `warning: ${p}`)] : ['not ready: no election outcome on disk yet', ...problems];
+      const { ready, problems, awaits = 'the election outcome' } = options.readiness();
+      const lines = ready ? [`ready: ${awaits} on disk`, ...problems.map((p) => `warning: ${p}`)] : [`not ready: waiting for ${awaits} on disk`, ...problems];
       return send(res, ready ? 200 : 503, 'text/plain', `${lines.join('\n')}\n`);
+    }
+    case '/config': {
+      if (!options.configs) return send(res, 404, 'application/json', `${JSON.stringify({ error: 'this sidecar follows no configs (--configs)' })}\n`);
+      return send(res, 200, 'application/json', `${JSON.stringify(options.configs())}\n`);
     }
     case '/metrics':
       return send(res, 200, options.registry.contentType, await options.registry.metrics());
     default:
-      return send(res, 404, 'text/plain', `no such endpoint ${path}; try /, /leader, /healthz, /readyz, /metrics\n`);
+      return send(res, 404, 'text/plain', `no such endpoint ${path}; try /, /leader, /config, /healthz, /readyz, /metrics\n`);
   }
 }
 

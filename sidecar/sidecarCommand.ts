@@ -4,9 +4,11 @@ import type { Logger } from 'pino';
 import { flagCommand, type CommandContext } from '../cli/command.js';
 import { UsageError, type FlagValues } from '../cli/flags.js';
 import { createLogger } from '../cli/logger.js';
+import { ConfigWatcher } from '../zookeeper/configWatcher.js';
 import { readTenantCredential, type DigestCredential } from '../zookeeper/credentials.js';
 import { LeaderElection } from '../zookeeper/election.js';
 import type { ElectionSnapshot } from '../zookeeper/electionSnapshot.js';
+import { ConfigFileWriter } from './configFiles.js';
 import type { EventRecorder } from './eventRecorder.js';
 import { SidecarHttpServer } from './httpServer.js';
 import { LeaderFileWriter } from './leaderFile.js';
@@ -15,7 +17,7 @@ import type { PodLabeler } from './podLabeler.js';
 import { SidecarMetrics } from './sidecarMetrics.js';
 import { sidecarFlags } from './sidecarFlags.js';
 
-const usage = 'zkleader sidecar --zookeeper H:P[,..] --election NAME --namespace NS --pod-name P [flags]';
+const usage = 'zkleader sidecar --zookeeper H:P[,..] (--election NAME | --configs NAME[,..] | both) --namespace NS --pod-name P [flags]';
 const summary = 'join a ZooKeeper election; write the leader files, label the pod, serve HTTP';
 
 /** How long a graceful stop waits for the follower label before it lets go of the node anyway. */
@@ -76,7 +78,7 @@ interface ApiOutputs {
  * Loaded on demand: @kubernetes/client-node costs about 80 MB of RSS, which a sidecar
  * with --no-label should not pay.
  */
-async function apiOutputs(flags: SidecarFlags, metrics: SidecarMetrics, log: Logger): Promise<ApiOutputs> {
+async function apiOutputs(flags: SidecarFlags, election: string, metrics: SidecarMetrics, log: Logger): Promise<ApiOutputs> {
   const api = await kubernetesApi(flags);
   const [{ PodLabeler }, { EventRecorder }] = await Promise.all([import('./podLabeler.js'), import('./eventRecorder.js')]);
   return {
@@ -84,7 +86,7 @@ async function apiOutputs(flags: SidecarFlags, metrics: SidecarMetrics, log: Log
       api,
       namespace: flags.namespace,
       pod: flags['pod-name'],
-      election: flags.election,
+      election,
       logger: log.child({ output: 'label' }),
       onError: (status) => metrics.labelPatchError(status),
     }),
@@ -110,17 +112,17 @@ async function checkLeaseCondition(zookeeper: string, timeoutMs: number | null, 
   if (warnings.length === 0) log.info({ ...timing, sessionTimeoutMs: timeoutMs }, 'lease condition met');
 }
 
-async function runSidecar(flags: SidecarFlags, ctx: CommandContext): Promise<number> {
-  const electionName = `${flags.namespace}/${flags.election}`;
-  const log = createLogger('sidecar', ctx.env).child({ election: electionName, pod: flags['pod-name'] });
+/**
+ * The election and its outputs (leader files, label, Events, metrics). Absent for a
+ * config-only pod (no --election).
+ */
+function startElection(flags: SidecarFlags, electionName: string, log: Logger, metrics: SidecarMetrics, api: ApiOutputs | null) {
   const self = { pod: flags['pod-name'], ip: flags['pod-ip'] ?? null, uid: flags['pod-uid'] ?? null };
-  const metrics = new SidecarMetrics();
   const files = new LeaderFileWriter(flags.dir, electionName, self);
-  const api = flags['no-label'] ? null : await apiOutputs(flags, metrics, log);
   const election = new LeaderElection({
     connectString: flags.zookeeper,
     sessionTimeoutMs: flags['session-timeout'],
-    electionPath: `${flags.root}/${flags.namespace}/${flags.election}`,
+    electionPath: `${flags.root}/${flags.namespace}/${flags.election ?? ''}`,
     self: { ...self, namespace: flags.namespace, startedAt: new Date().toISOString() },
     logger: log.child({ component: 'election' }),
     ...(flags['credential-file'] ? { credential: () => readTenantCredential(flags['credential-file'] as string, flags.namespace) } : {}),
@@ -138,9 +140,9 @@ async function runSidecar(flags: SidecarFlags, ctx: CommandContext): Promise<num
     if (api) void api.events.record('ZooKeeperAccessDenied', `${self.pod} (${electionName}): ${message}`);
   });
 
-  let zookeeperProblem: string | null = null;
+  let problem: string | null = null;
   let previous: ElectionSnapshot | null = null;
-  election.on('problem', (problem) => (zookeeperProblem = problem));
+  election.on('problem', (p) => (problem = p));
   let leaseConditionChecked = false;
   election.on('connection', (state) => {
     metrics.setConnection(state);
@@ -163,21 +165,91 @@ async function runSidecar(flags: SidecarFlags, ctx: CommandContext): Promise<num
     }
     previous = snapshot;
   });
+  election.start();
+  return {
+    files,
+    problems: (): (string | null)[] => [problem, api?.labeler.problem ?? null, files.error ? `cannot write ${flags.dir}: ${files.error.message}` : null],
+    /** Graceful stop: files and label say follower before the node goes (so the successor is alone). */
+    async stop(): Promise<void> {
+      election.stepDown();
+      clearInterval(credentialWatch);
+      await files.flush();
+      if (api) {
+        const settled = await api.labeler.settled(labelOnStopTimeoutMs);
+        api.labeler.stop();
+        // The retries did not get through in time: one last try, so a Service does not keep routing here.
+        if (!settled) await api.labeler.finalPatch(labelOnStopTimeoutMs);
+      }
+      await election.close();
+    },
+  };
+}
+
+/** The configs named by --configs, followed and written as files (DESIGN.md "Configuration in ZooKeeper"). */
+function startConfigs(flags: SidecarFlags, names: readonly string[], log: Logger, metrics: SidecarMetrics, api: ApiOutputs | null) {
+  const files = new ConfigFileWriter(flags.dir);
+  const problems = new Map<string, string>();
+  const watcher = new ConfigWatcher({
+    connectString: flags.zookeeper,
+    sessionTimeoutMs: flags['session-timeout'],
+    root: flags.root,
+    namespace: flags.namespace,
+    names,
+    logger: log.child({ component: 'config' }),
+    ...(flags['credential-file'] ? { credential: () => readTenantCredential(flags['credential-file'] as string, flags.namespace) } : {}),
+  });
+  watcher.on('problem', (name, problem) => {
+    if (problem === null) problems.delete(name);
+    else if (problems.get(name) !== problem) {
+      problems.set(name, problem);
+      log.warn({ config: name, problem }, 'config not available');
+    }
+  });
+  watcher.on('update', (name, version) => {
+    files.write(name, version).then(
+      () => {
+        metrics.configUpdated(name, version.version);
+        log.info({ config: name, version: version.version, keys: Object.keys(version.keys).length }, 'config written');
+        if (api) void api.events.record('ConfigUpdated', `${flags['pod-name']} wrote config ${flags.namespace}/${name} version ${version.version}`);
+      },
+      (err: Error) => log.error({ config: name, err: err.message }, 'cannot write config files'),
+    );
+  });
+  watcher.start();
+  return {
+    files,
+    onDisk: (): boolean => names.every((name) => files.written[name] !== undefined),
+    problems: (): (string | null)[] => [...problems.values(), files.error ? `cannot write ${flags.dir}/config: ${files.error.message}` : null],
+    stop: (): void => watcher.stop(),
+  };
+}
+
+async function runSidecar(flags: SidecarFlags, ctx: CommandContext): Promise<number> {
+  const configNames = flags.configs ?? [];
+  if (!flags.election && configNames.length === 0) throw new UsageError('--election or --configs is required (an election to join, or configs to follow)');
+  const electionName = flags.election ? `${flags.namespace}/${flags.election}` : null;
+  const log = createLogger('sidecar', ctx.env).child({ ...(electionName && { election: electionName }), pod: flags['pod-name'] });
+  const metrics = new SidecarMetrics();
+  // A config-only pod has no API access (DESIGN.md): no label, no Events.
+  const api = flags['no-label'] || !flags.election ? null : await apiOutputs(flags, flags.election, metrics, log);
 
   const [host, port] = [flags.listen.host, flags.listen.port];
   let http: SidecarHttpServer;
+  let election: ReturnType<typeof startElection> | null = null;
+  let configs: ReturnType<typeof startConfigs> | null = null;
+  const awaits = [electionName ? 'the election outcome' : null, configNames.length > 0 ? `config ${configNames.join(', ')}` : null].filter(Boolean).join(' and ');
   try {
     http = await SidecarHttpServer.start({
       host,
       port,
       logger: log,
       registry: metrics.registry,
-      document: () => files.written,
+      document: () => election?.files.written ?? null,
+      ...(configNames.length > 0 && { configs: () => configs?.files.written ?? {} }),
       readiness: () => ({
-        ready: files.written !== null,
-        problems: [zookeeperProblem, api?.labeler.problem ?? null, files.error ? `cannot write ${flags.dir}: ${files.error.message}` : null].filter(
-          (p): p is string => p !== null,
-        ),
+        ready: (election === null || election.files.written !== null) && (configs === null || configs.onDisk()),
+        problems: [...(election?.problems() ?? []), ...(configs?.problems() ?? [])].filter((p): p is string => p !== null),
+        awaits,
       }),
     });
   } catch (err) {
@@ -185,22 +257,14 @@ async function runSidecar(flags: SidecarFlags, ctx: CommandContext): Promise<num
     ctx.stderr.write(`zkleader sidecar: --listen ${host}:${port}: ${(err as Error).message}\n`);
     return 1;
   }
-  log.info({ listen: `${http.address.address}:${http.address.port}`, port: http.address.port, dir: flags.dir, zookeeper: flags.zookeeper }, 'sidecar started');
-  election.start();
+  log.info({ listen: `${http.address.address}:${http.address.port}`, port: http.address.port, dir: flags.dir, zookeeper: flags.zookeeper, configs: configNames }, 'sidecar started');
+  election = electionName ? startElection(flags, electionName, log, metrics, api) : null;
+  configs = configNames.length > 0 ? startConfigs(flags, configNames, log, metrics, api) : null;
 
   if (!ctx.signal.aborted) await once(ctx.signal, 'abort');
   log.info('stopping: stepping down');
-  // Graceful stop: files and label say follower before the node goes (so the successor is alone).
-  election.stepDown();
-  clearInterval(credentialWatch);
-  await files.flush();
-  if (api) {
-    const settled = await api.labeler.settled(labelOnStopTimeoutMs);
-    api.labeler.stop();
-    // The retries did not get through in time: one last try, so a Service does not keep routing here.
-    if (!settled) await api.labeler.finalPatch(labelOnStopTimeoutMs);
-  }
-  await election.close();
+  configs?.stop();
+  await election?.stop();
   await http.close();
   log.info('stopped');
   await new Promise<void>((resolve) => log.flush(() => resolve()));

@@ -1,7 +1,19 @@
 import { isIP } from 'node:net';
 import { formatDuration, DEFAULT_SESSION_TIMEOUT_MS, MAX_SESSION_TIMEOUT_MS, MIN_SESSION_TIMEOUT_MS, parseSessionTimeout } from '../cli/duration.js';
 import { booleanFlag, defaultedString, optionalString, requiredString } from '../cli/flags.js';
+import { parseConfigName } from '../zookeeper/configStore.js';
 import { parseDnsLabel, parseDnsSubdomain, parseListenAddress, parseZnodePath, parseZooKeeperConnectString } from '../cli/valueSyntax.js';
+
+function parseConfigNames(raw: string): string[] {
+  const names = raw.split(',').map((n) => n.trim());
+  const seen = new Set<string>();
+  for (const name of names) {
+    parseConfigName(name);
+    if (seen.has(name)) throw new Error(`config ${name} is named twice`);
+    seen.add(name);
+  }
+  return names;
+}
 
 function parseIp(raw: string): string {
   if (isIP(raw) === 0) throw new Error(`expected an IP address, got ${JSON.stringify(raw)}`);
@@ -10,7 +22,12 @@ function parseIp(raw: string): string {
 
 export const sidecarFlags = {
   zookeeper: requiredString({ description: 'ZooKeeper connect string', valueName: 'H:P[,..][/chroot]', parse: parseZooKeeperConnectString }),
-  election: requiredString({ description: 'election name (DNS-1123 label)', valueName: 'NAME', parse: parseDnsLabel }),
+  election: optionalString({ description: 'election name (DNS-1123 label); without it (and with --configs) the pod only follows configs', valueName: 'NAME', parse: parseDnsLabel }),
+  configs: optionalString({
+    description: 'configs to follow and write under <dir>/config/ (comma list of names; see zkleader config)',
+    valueName: 'NAME[,..]',
+    parse: parseConfigNames,
+  }),
   namespace: requiredString({ description: "the pod's namespace", valueName: 'NS', env: ['POD_NAMESPACE'], parse: parseDnsLabel }),
   'pod-name': requiredString({ description: "the pod's name", valueName: 'P', env: ['POD_NAME'], parse: parseDnsSubdomain }),
   'pod-uid': optionalString({ description: "the pod's uid", valueName: 'U', env: ['POD_UID'] }),

@@ -14,6 +14,8 @@ export class SidecarMetrics {
   private readonly eventErrors: Counter<'status'>;
   private readonly tampered: Counter<'own'>;
   private readonly accessDenied: Counter;
+  private readonly configVersion: Gauge<'config'>;
+  private readonly configUpdates: Counter<'config'>;
   private lastState: string | null = null;
 
   constructor() {
@@ -54,6 +56,8 @@ export class SidecarMetrics {
       help: 'Times ZooKeeper refused this member (NOAUTH) or its credential could not be read (a new reason each)',
       registers,
     });
+    this.configVersion = new Gauge({ name: 'zkleader_config_version', help: 'The version of each config on disk', labelNames: ['config'], registers });
+    this.configUpdates = new Counter({ name: 'zkleader_config_updates_total', help: 'Config versions written to disk', labelNames: ['config'], registers });
     // Includes nodejs_eventloop_lag_seconds and friends (event-loop lag, memory, CPU).
     collectDefaultMetrics({ register: this.registry });
     this.isLeader.set(0);
@@ -86,5 +90,10 @@ export class SidecarMetrics {
 
   zookeeperAccessDenied(): void {
     this.accessDenied.inc();
+  }
+
+  configUpdated(config: string, version: number): void {
+    this.configVersion.set({ config }, version);
+    this.configUpdates.inc({ config });
   }
 }

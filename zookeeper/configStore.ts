@@ -71,8 +71,8 @@ export function parseConfigName(raw: string): string {
 
 /** A key: ConfigMap key syntax (letters, digits, "-", "_", "."; ≤ 253; not "." or ".."). */
 export function parseConfigKey(raw: string): string {
-  if (raw.length === 0 || raw.length > 253 || !keySyntax.test(raw) || raw === '.' || raw === '..') {
-    throw new ConfigError(`config key ${JSON.stringify(raw)} must be letters, digits, "-", "_" or "." (at most 253 characters, not "." or "..")`);
+  if (raw.length === 0 || raw.length > 253 || !keySyntax.test(raw) || raw === '.' || raw.startsWith('..')) {
+    throw new ConfigError(`config key ${JSON.stringify(raw)} must be letters, digits, "-", "_" or "." (at most 253 characters, not "." nor starting with "..")`);
   }
   return raw;
 }

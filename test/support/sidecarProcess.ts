@@ -11,6 +11,7 @@ import { zkleaderBin as zkleader } from './repoRoot.js';
 
 export interface SidecarProcessOptions {
   readonly zookeeper: string;
+  /** '' for a config-only sidecar. */
   readonly election: string;
   readonly podName: string;
   readonly namespace?: string;
@@ -56,8 +57,8 @@ export class SidecarProcess {
       'sidecar',
       '--zookeeper',
       options.zookeeper,
-      '--election',
-      options.election,
+      // An empty election: a config-only sidecar (--configs in extraArgs).
+      ...(options.election ? ['--election', options.election] : []),
       '--namespace',
       options.namespace ?? 'test',
       '--pod-name',

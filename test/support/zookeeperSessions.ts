@@ -11,7 +11,10 @@ export class SessionPool {
   async open(credential?: DigestCredential): Promise<ZooKeeperSession> {
     const session = new ZooKeeperSession({ connectString: this.connectString(), sessionTimeoutMs: 10_000, ...(credential ? { credential } : {}) });
     this.sessions.push(session);
-    await new Promise<void>((resolve) => session.once('connected', resolve));
+    await new Promise<void>((resolve, reject) => {
+      session.once('connected', resolve);
+      session.once('closed', (code) => reject(new Error(`the session to ${this.connectString()} closed (${code}) before it connected`)));
+    });
     await session.authenticated();
     return session;
   }
