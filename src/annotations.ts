@@ -3,6 +3,8 @@
  * each input value. Parsers throw an Error whose message states the expected form;
  * the caller prefixes the annotation's name.
  */
+import { parseDnsSubdomain } from '../cli/valueSyntax.js';
+
 export const ANNOTATION_INJECT = 'zkleader.io/inject';
 export const ANNOTATION_ELECTION = 'zkleader.io/election';
 export const ANNOTATION_ZOOKEEPER = 'zkleader.io/zookeeper';
@@ -11,6 +13,8 @@ export const ANNOTATION_MOUNT_PATH = 'zkleader.io/mount-path';
 export const ANNOTATION_CONTAINERS = 'zkleader.io/containers';
 export const ANNOTATION_SIDECAR_MODE = 'zkleader.io/sidecar-mode';
 export const ANNOTATION_LABEL = 'zkleader.io/label';
+/** Configs (in ZooKeeper, `zkleader config set`) the sidecar keeps on disk; without zkleader.io/election the pod gets configuration only. */
+export const ANNOTATION_CONFIG = 'zkleader.io/config';
 /** Written by the injector: the idempotency record. */
 export const ANNOTATION_STATUS = 'zkleader.io/status';
 /** Written by the sidecar on the leader pod. */
@@ -32,6 +36,7 @@ export const KNOWN_ANNOTATIONS: ReadonlySet<string> = new Set([
   ANNOTATION_CONTAINERS,
   ANNOTATION_SIDECAR_MODE,
   ANNOTATION_LABEL,
+  ANNOTATION_CONFIG,
   ANNOTATION_STATUS,
   ANNOTATION_LEADER_EPOCH,
 ]);
@@ -75,6 +80,42 @@ export function parseContainerList(raw: string): string[] {
   const names = raw.split(',').map((n) => n.trim());
   if (names.some((n) => n === '')) throw new Error(`expected a comma-separated list of container names, got ${JSON.stringify(raw)}`);
   return [...new Set(names)];
+}
+
+/**
+ * At most this many names in zkleader.io/config. Each is a ZooKeeper watch and a
+ * directory in the sidecar's memory-backed volume that may hold two versions of up to
+ * 1 MiB during a switch (see buildVolumes), charged to the sidecar's memory: 16 bounds
+ * that at 32 MiB. One config holds any number of keys, so more names are never needed.
+ */
+export const MAX_CONFIGS = 16;
+
+const CONFIG_LIST_FORM =
+  `NAME[,NAME...]: 1 to ${MAX_CONFIGS} distinct config names, each a ConfigMap name ` +
+  `(a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', at most 253 characters)`;
+
+/**
+ * zkleader.io/config: a comma list of config names (spaces around names allowed), in
+ * the order given. Empty entries, bad names and duplicates are refused, as is a list
+ * longer than MAX_CONFIGS; each name is checked with the sidecar's own DNS-1123 syntax.
+ */
+export function parseConfigList(raw: string): string[] {
+  const names = raw.split(',').map((n) => n.trim());
+  if (names.some((n) => n === '')) throw new Error(`expected ${CONFIG_LIST_FORM}, got ${JSON.stringify(raw)} (an empty name)`);
+  if (names.length > MAX_CONFIGS) {
+    throw new Error(`expected ${CONFIG_LIST_FORM}; got ${names.length} names (one config holds any number of keys: merge some)`);
+  }
+  const seen = new Set<string>();
+  for (const name of names) {
+    try {
+      parseDnsSubdomain(name);
+    } catch {
+      throw new Error(`expected ${CONFIG_LIST_FORM}; ${JSON.stringify(name)} is not a ConfigMap name`);
+    }
+    if (seen.has(name)) throw new Error(`expected ${CONFIG_LIST_FORM}; ${JSON.stringify(name)} is named twice`);
+    seen.add(name);
+  }
+  return names;
 }
 
 export function parseSidecarMode(raw: string): SidecarMode {

@@ -24,7 +24,9 @@ function httpProbe(path: string, extra: Omit<V1Probe, 'httpGet'>): V1Probe {
  * The `zkleader sidecar` container (contract-sidecar-cli): configuration through
  * the environment, identity through the downward API. Native mode makes it an init
  * container with restartPolicy Always whose startupProbe holds the app back until
- * the first election outcome is on disk.
+ * the first election outcome, and every config the pod names, is on disk (the sidecar
+ * is ready only then). A configuration-only pod's sidecar (election null) gets no
+ * election and, as with zkleader.io/label "false", ZKLEADER_NO_LABEL.
  */
 export function buildSidecar(settings: InjectionSettings): V1Container {
   const env: V1EnvVar[] = [
@@ -33,7 +35,9 @@ export function buildSidecar(settings: InjectionSettings): V1Container {
     fieldEnv('POD_UID', 'metadata.uid'),
     fieldEnv('POD_IP', 'status.podIP'),
     { name: 'ZKLEADER_ZOOKEEPER', value: settings.zookeeper },
-    { name: 'ZKLEADER_ELECTION', value: settings.election },
+    // A configuration-only sidecar joins no election: it gets no --election (and labels nothing, below).
+    ...(settings.election !== null ? [{ name: 'ZKLEADER_ELECTION', value: settings.election }] : []),
+    ...(settings.configs.length > 0 ? [{ name: 'ZKLEADER_CONFIGS', value: settings.configs.join(',') }] : []),
     { name: 'ZKLEADER_SESSION_TIMEOUT', value: formatDuration(settings.sessionTimeoutMs) },
     { name: 'ZKLEADER_DIR', value: SIDECAR_DIR },
     // `[::]` listens on both address families (IPv6-only and dual-stack clusters probe the IPv6 address).

@@ -18,9 +18,18 @@ export const TOKEN_MOUNT_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
 /** Just over an hour, as the kubelet's own projected token: it refreshes at 80 % of it. */
 const TOKEN_EXPIRATION_SECONDS = 3607;
 
-// The files are tiny; Memory keeps them off the node's disk and 1Mi caps a runaway writer.
-function sharedVolume(): V1Volume {
-  return { name: VOLUME_NAME, emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } };
+/**
+ * Room in the shared volume per config (zkleader.io/config): a version holds at most what
+ * ZooKeeper accepts in one node (1 MiB by default), and while the sidecar switches to a
+ * new version the old one is still on disk.
+ */
+export const CONFIG_VOLUME_MIB = 2;
+
+// The leader files are tiny; Memory keeps them off the node's disk and 1Mi caps a runaway
+// writer. Configs get room of their own, so the pods without any keep the 1Mi.
+function sharedVolume(settings: InjectionSettings): V1Volume {
+  const mib = 1 + CONFIG_VOLUME_MIB * settings.configs.length;
+  return { name: VOLUME_NAME, emptyDir: { medium: 'Memory', sizeLimit: `${mib}Mi` } };
 }
 
 /**
@@ -58,7 +67,7 @@ function credentialVolume(): V1Volume {
 
 /** The shared volume, the sidecar's token volume and, with zookeeperAuth required, its credential volume. */
 export function buildVolumes(settings: InjectionSettings): V1Volume[] {
-  const volumes = [sharedVolume(), tokenVolume(settings)];
+  const volumes = [sharedVolume(settings), tokenVolume(settings)];
   if (settings.zookeeperAuth === 'required') volumes.push(credentialVolume());
   return volumes;
 }

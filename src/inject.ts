@@ -50,7 +50,16 @@ function startsAsFollower(metadata: V1ObjectMeta | undefined, labelled: boolean)
   if (labelled || labels[LABEL_ROLE] !== undefined) labels[LABEL_ROLE] = 'follower';
   const annotations = { ...metadata?.annotations };
   delete annotations[ANNOTATION_LEADER_EPOCH];
-  return { ...metadata, labels, annotations };
+  // A pod without labels (a configuration-only one gets none from us) is not given an empty map.
+  return { ...metadata, ...((metadata?.labels !== undefined || Object.keys(labels).length > 0) && { labels }), annotations };
+}
+
+/**
+ * The election label for a pod that joins one; a configuration-only pod gets none, so no
+ * Service that selects an election's pods (the leader-only one) can select it.
+ */
+function withElectionLabel(metadata: V1ObjectMeta, election: string | null): V1ObjectMeta {
+  return election === null ? metadata : { ...metadata, labels: { ...metadata.labels, [LABEL_ELECTION]: election } };
 }
 
 /** Whether startsAsFollower would change anything. */
@@ -268,7 +277,7 @@ function injectFresh(pod: V1Pod, settings: InjectionSettings, warnings: string[]
   const native = settings.sidecarMode === 'native';
   // A new pod is never the leader until its sidecar says so (without labelling nobody would update the role).
   const recorded = withStatus(pod, freshStatus(sidecar, volumes, settings, targets.map((c) => c.name)));
-  const metadata = startsAsFollower({ ...recorded, labels: { ...recorded.labels, [LABEL_ELECTION]: settings.election } }, settings.label);
+  const metadata = startsAsFollower(withElectionLabel(recorded, settings.election), settings.label);
   const result: V1Pod = {
     ...pod,
     metadata,

@@ -1,5 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import {
+  ANNOTATION_CONFIG,
   ANNOTATION_CONTAINERS,
   ANNOTATION_ELECTION,
   ANNOTATION_INJECT,
@@ -14,6 +15,7 @@ import {
   KNOWN_LABELS,
   LABEL_INJECT,
   parseBooleanValue,
+  parseConfigList,
   parseContainerList,
   parseMountPath,
   parseSidecarMode,
@@ -34,11 +36,21 @@ export interface MountSettings {
 
 /** Everything the builders need, resolved from the pod's annotations over the webhook's config. */
 export interface InjectionSettings extends MountSettings {
-  readonly election: string;
+  /**
+   * The election the sidecar joins; null for a configuration-only pod (zkleader.io/config
+   * without zkleader.io/election): no election, no election or role label, no labelling
+   * and so no API access.
+   */
+  readonly election: string | null;
+  /** The configs (zkleader.io/config) the sidecar keeps on disk, in the order given; empty: none. */
+  readonly configs: readonly string[];
   readonly zookeeper: string;
   readonly sessionTimeoutMs: number;
   readonly sidecarMode: SidecarMode;
-  /** False when zkleader.io/label is "false": the sidecar gets no API access (an empty directory where the token would be). */
+  /**
+   * False when zkleader.io/label is "false", and for a configuration-only pod: the sidecar
+   * gets no API access (an empty directory where the token would be).
+   */
   readonly label: boolean;
   /**
    * The sidecar needs the API: it gets its own projected token whatever the pod or its
@@ -101,9 +113,14 @@ export function injectionRequest(pod: V1Pod): Request {
   return values.includes(true) ? { kind: 'requested' } : { kind: 'not-requested' };
 }
 
-function electionName(pod: V1Pod): string {
+/**
+ * The annotation, else (unless the pod asks for configs: then it gets configuration only,
+ * whatever its app labels say) the first fallback label; else the pod is refused.
+ */
+function electionName(pod: V1Pod, configs: readonly string[]): string | null {
   const fromAnnotation = read(annotationsOf(pod), ANNOTATION_ELECTION, parseDnsLabel);
   if (fromAnnotation !== undefined) return fromAnnotation;
+  if (configs.length > 0) return null;
   for (const label of ELECTION_FALLBACK_LABELS) {
     const value = labelsOf(pod)[label];
     if (value === undefined) continue;
@@ -173,22 +190,39 @@ function sidecarMode(pod: V1Pod, config: InjectorConfig, warnings: string[]): Si
 }
 
 /**
+ * Whether the sidecar labels its pod: by default when it joins an election. A
+ * configuration-only pod has no role to label, so asking for labelling there is refused.
+ */
+function labelling(annotated: boolean | undefined, election: string | null): boolean {
+  if (election !== null) return annotated ?? true;
+  if (annotated === true) {
+    throw new Refusal(
+      `annotation ${ANNOTATION_LABEL}: "true" needs an election, and this pod has ${ANNOTATION_CONFIG} without ${ANNOTATION_ELECTION} (configuration only, nothing to label); ` +
+        `set the annotation ${ANNOTATION_ELECTION} to a DNS-1123 label, or remove ${ANNOTATION_LABEL}`,
+    );
+  }
+  return false;
+}
+
+/**
  * Reads the pod's zkleader.io annotations over the config; the first invalid one
  * refuses. Warnings about choices made for the pod are appended to `warnings`.
  */
 export function resolveSettings(pod: V1Pod, config: InjectorConfig, warnings: string[] = []): Resolved<InjectionSettings> {
   const annotations = annotationsOf(pod);
   return refusing(() => {
-    const election = electionName(pod);
+    const configs = read(annotations, ANNOTATION_CONFIG, parseConfigList) ?? [];
+    const election = electionName(pod, configs);
     const zookeeper = read(annotations, ANNOTATION_ZOOKEEPER, parseZooKeeperConnectString) ?? config.zookeeper;
     if (zookeeper === undefined) {
       throw new Refusal(
         `no ZooKeeper to use: set the annotation ${ANNOTATION_ZOOKEEPER} to host:port[,host:port...][/chroot] (the webhook has no default)`,
       );
     }
-    const label = read(annotations, ANNOTATION_LABEL, parseBooleanValue) ?? true;
+    const label = labelling(read(annotations, ANNOTATION_LABEL, parseBooleanValue), election);
     return {
       election,
+      configs,
       zookeeper,
       sessionTimeoutMs: read(annotations, ANNOTATION_SESSION_TIMEOUT, parseSessionTimeout) ?? DEFAULT_SESSION_TIMEOUT_MS,
       sidecarMode: sidecarMode(pod, config, warnings),

@@ -48,7 +48,7 @@ interface ReviewAnswer {
 }
 
 describe('the webhook over HTTPS', () => {
-  it.each(['bare-pod', 'existing-volumes-and-init-containers', 'classic-mode', 'automount-off', 'label-off', 'reinvoked-new-container'])(
+  it.each(['bare-pod', 'existing-volumes-and-init-containers', 'classic-mode', 'automount-off', 'label-off', 'reinvoked-new-container', 'config-only', 'config-and-election'])(
     '%s: the decoded patch applied to the input equals the offline output',
     async (name) => {
       const input = parseYaml(readFileSync(join(goldenDir, `${name}.yaml`), 'utf8')) as object;

@@ -134,6 +134,43 @@ describe('zookeeperAuth in the --config of zkleader inject and zkleader webhook'
   });
 });
 
+describe('zkleader.io/config through zkleader webhook and zkleader inject', () => {
+  const input = readFileSync(join(goldenDir, 'config-only.yaml'), 'utf8');
+
+  it('zkleader inject prints the configuration-only pod inject() makes', async () => {
+    const run = await zkleader(['inject', '-f', '-', '--config', goldenConfigFile], input);
+    expect([run.code, run.stderr]).toEqual([0, '']);
+    expect(run.stdout).toBe(readFileSync(join(goldenDir, 'config-only.injected.yaml'), 'utf8'));
+  });
+
+  it('the webhook process patches in a configuration-only sidecar (no election, no labels, no token) and denies a duplicate name with 400', async () => {
+    webhookProcess = await startWebhookProcess({ service: 'zkleader-webhook', namespace: 'zkleader-system', config: parseYaml(readFileSync(goldenConfigFile, 'utf8')) as Record<string, unknown> });
+    const pod = parseYaml(input) as { metadata: { annotations: Record<string, string> } };
+    const answer = await webhookProcess.mutate(pod, 'config-uid');
+    const response = (answer.json as { response: { allowed: boolean; patch: string; warnings?: string[] } }).response;
+    expect(response).toMatchObject({ allowed: true });
+    expect(response.warnings).toBeUndefined();
+    const patch = JSON.parse(Buffer.from(response.patch, 'base64').toString()) as PatchOperation[];
+    expect(patch.filter((op) => op.path.startsWith('/metadata/labels'))).toEqual([]);
+    expect(applyPatch(pod, patch)).toEqual(parseYaml(readFileSync(join(goldenDir, 'config-only.injected.yaml'), 'utf8')));
+
+    const twice = structuredClone(pod);
+    twice.metadata.annotations['zkleader.io/config'] = 'pricing-rules,pricing-rules';
+    const denied = await webhookProcess.mutate(twice, 'config-denied-uid');
+    expect((denied.json as { response: unknown }).response).toEqual({
+      uid: 'config-denied-uid',
+      allowed: false,
+      status: {
+        code: 400,
+        message:
+          'zkleader: annotation zkleader.io/config: expected NAME[,NAME...]: 1 to 16 distinct config names, each a ConfigMap name ' +
+          `(a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', at most 253 characters); "pricing-rules" is named twice`,
+      },
+    });
+    await webhookProcess.stop();
+  });
+});
+
 describe('zkleader webhook', () => {
   it('exits 2 naming a missing flag, and shows its flags on --help', async () => {
     const missing = await zkleader(['webhook', '--tls-key', 'k']);

@@ -55,7 +55,7 @@ describe('golden injection cases (make golden rewrites the expected files)', () 
   const cases = goldenCases();
 
   it('has the cases the issue asks for', () => {
-    for (const required of ['bare-pod', 'existing-volumes-and-init-containers', 'deployment-chosen-container', 'classic-mode', 'automount-off', 'already-injected', 'reinvoked-new-container', 'zookeeper-auth-required']) {
+    for (const required of ['bare-pod', 'existing-volumes-and-init-containers', 'deployment-chosen-container', 'classic-mode', 'automount-off', 'already-injected', 'reinvoked-new-container', 'zookeeper-auth-required', 'config-only', 'config-and-election']) {
       expect(cases).toContain(required);
     }
     expect(cases.filter((c) => c.startsWith('refused-')).length).toBeGreaterThanOrEqual(10);

@@ -29,6 +29,7 @@ const annotationValues: Record<string, fc.Arbitrary<string>> = {
   'zkleader.io/sidecar-mode': mostly(['native', 'classic'], ['sidecar']),
   'zkleader.io/label': mostly(['true', 'false'], ['maybe']),
   'zkleader.io/containers': mostly(['c0'], ['nope', '']),
+  'zkleader.io/config': mostly(['settings', 'a, b.example'], ['Bad', 'a,a', '']),
   'zkleader.io/typo': fc.constant('x'),
 };
 
