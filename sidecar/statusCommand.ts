@@ -4,11 +4,12 @@ import { DEFAULT_SESSION_TIMEOUT_MS, formatDuration, parseBoundedDuration } from
 import { defaultedString, optionalString, requiredString } from '../cli/flags.js';
 import { parseDnsLabel, parseZnodePath, parseZooKeeperConnectString } from '../cli/valueSyntax.js';
 import { formatElectionTable, readElections } from '../zookeeper/electionStatus.js';
+import { formatConfigTable, listConfigs } from '../zookeeper/configStore.js';
 import { readCredentialFile, type DigestCredential } from '../zookeeper/credentials.js';
 import { ZooKeeperSession } from '../zookeeper/session.js';
 
 const usage = 'zkleader status --zookeeper H:P[,..] [--election NS/NAME] [--credential-file F] [-o table|json]';
-const summary = 'show the elections in ZooKeeper: candidates, leaders and epochs';
+const summary = 'show the elections in ZooKeeper (candidates, leaders, epochs) and the configs (current versions)';
 
 function parseElectionRef(raw: string): { namespace: string; name: string } {
   const parts = raw.split('/');
@@ -71,7 +72,10 @@ export const statusCommand = flagCommand({
         ctx.stderr.write(`zkleader status: election ${flags.election.namespace}/${flags.election.name} has no candidates under ${flags.root}\n`);
         return 1;
       }
-      ctx.stdout.write(flags.output === 'json' ? `${JSON.stringify({ elections }, null, 2)}\n` : formatElectionTable(elections));
+      // Configs only in the overview (not with --election).
+      const configs = flags.election ? [] : await listConfigs(session, flags.root);
+      if (flags.output === 'json') ctx.stdout.write(`${JSON.stringify(flags.election ? { elections } : { elections, configs }, null, 2)}\n`);
+      else ctx.stdout.write(formatElectionTable(elections) + (configs.length > 0 ? `\n${formatConfigTable(configs)}` : ''));
       return 0;
     } catch (err) {
       ctx.stderr.write(`zkleader status: ${(err as Error).message}\n`);

@@ -262,6 +262,50 @@ export class ConfigStore {
   }
 }
 
+/** One config as `zkleader status` shows it. */
+export interface ConfigStatus {
+  /** `<namespace>/<name>` */
+  readonly config: string;
+  /** The current version (0: none yet). */
+  readonly version: number;
+  readonly updatedAt: string | null;
+  /** How many versions are stored. */
+  readonly versions: number;
+}
+
+/**
+ * Every config under `root` the session may read, sorted by namespace and name; a
+ * namespace it may not read (another tenant's) is skipped (readElections reports those).
+ */
+export async function listConfigs(session: ZooKeeperSession, root: string): Promise<ConfigStatus[]> {
+  const result: ConfigStatus[] = [];
+  for (const namespace of (await childrenOrEmpty(session, root)).sort()) {
+    let names: string[];
+    try {
+      names = await childrenOrEmpty(session, `${root}/${namespace}/_config`);
+    } catch (err) {
+      if (err instanceof ZooKeeperError && err.code === ZooKeeperCode.NOAUTH) continue;
+      throw err;
+    }
+    for (const name of names.sort()) {
+      const path = `${root}/${namespace}/_config/${name}`;
+      const node = await session.get(path);
+      if (!node) continue;
+      const pointer = parsePointer(node.data, path);
+      const versions = (await childrenOrEmpty(session, path)).filter((n) => versionOf(n) !== null).length;
+      result.push({ config: `${namespace}/${name}`, version: pointer.version, updatedAt: pointer.updatedAt, versions });
+    }
+  }
+  return result;
+}
+
+/** A kubectl-like table of configs. */
+export function formatConfigTable(configs: readonly ConfigStatus[]): string {
+  const rows = [['CONFIG', 'VERSION', 'VERSIONS', 'UPDATED'], ...configs.map((c) => [c.config, String(c.version), String(c.versions), c.updatedAt ?? '<never>'])];
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return `${rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd((widths[i] ?? 0) + 3))).join('')).join('\n')}\n`;
+}
+
 function parseVersion(data: Buffer, path: string): Omit<ConfigVersion, 'version'> {
   try {
     const v = JSON.parse(data.toString('utf8')) as { keys?: unknown; message?: unknown; createdAt?: unknown; parent?: unknown };

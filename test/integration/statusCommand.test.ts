@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ZooKeeperSession } from '../../zookeeper/session.js';
+import { ConfigStore } from '../../zookeeper/configStore.js';
 import { execFile } from 'node:child_process';
 import { pino } from 'pino';
 import { LeaderElection } from '../../zookeeper/election.js';
@@ -78,6 +80,28 @@ describe('zkleader status', () => {
     expect(lines).toHaveLength(2);
     const view = latest.get('orders-a') as ElectionSnapshot;
     expect(lines[1]?.split(/\s+/)).toEqual(['shop/orders', view.leader?.pod, view.epoch, '3', view.members.map((m) => m.pod).join(',')]);
+  });
+
+  it('lists the configs with their current versions, after the elections (json and table)', async () => {
+    const session = new ZooKeeperSession({ connectString: ensemble.connectString, sessionTimeoutMs: 10_000 });
+    await new Promise<void>((resolve) => session.once('connected', resolve));
+    try {
+      const store = new ConfigStore(session, { root: '/zkleader' });
+      await store.set('shop', 'app', { mode: 'a' });
+      await store.set('shop', 'app', { mode: 'b' });
+      await store.rollback('shop', 'app', 1);
+      const json = await run(['status', '--zookeeper', ensemble.connectString, '-o', 'json']);
+      const parsed = JSON.parse(json.stdout) as { configs: { config: string; version: number; versions: number }[] };
+      expect(parsed.configs).toEqual([expect.objectContaining({ config: 'shop/app', version: 1, versions: 2 })]);
+      const table = await run(['status', '--zookeeper', ensemble.connectString]);
+      const lines = table.stdout.trim().split('\n');
+      const header = lines.findIndex((l) => /^CONFIG\s+VERSION\s+VERSIONS\s+UPDATED/.test(l));
+      expect(header).toBeGreaterThan(0);
+      expect(lines[header + 1]?.split(/\s+/).slice(0, 3)).toEqual(['shop/app', '1', '2']);
+    } finally {
+      await new ConfigStore(session, { root: '/zkleader' }).delete('shop', 'app');
+      session.close();
+    }
   });
 
   it('exits 1 naming an election that has no candidates', async () => {
