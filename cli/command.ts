@@ -44,3 +44,35 @@ export function flagCommand<S extends FlagSpecs>(definition: FlagCommandDefiniti
     },
   };
 }
+
+/** A subcommand of a command group (`zkleader tenant add`, `zkleader config set`). */
+export interface GroupMember {
+  readonly name: string;
+  readonly summary: string;
+  run(argv: string[], ctx: CommandContext): Promise<number>;
+}
+
+/**
+ * A command made of subcommands: `zkleader <name> <sub> ...`. No subcommand prints the help
+ * to stderr and exits 2; --help, -h or help print it to stdout; an unknown one exits 2
+ * naming the known ones.
+ */
+export function commandGroup(name: string, summary: string, help: () => string, members: readonly GroupMember[]): Command {
+  return {
+    name,
+    summary,
+    async run(argv, ctx) {
+      const [sub, ...rest] = argv;
+      if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+        (sub === undefined ? ctx.stderr : ctx.stdout).write(help());
+        return sub === undefined ? 2 : 0;
+      }
+      const member = members.find((m) => m.name === sub);
+      if (!member) {
+        ctx.stderr.write(`zkleader ${name}: unknown subcommand ${JSON.stringify(sub)}; expected ${members.map((m) => m.name).join(', ')}\n`);
+        return 2;
+      }
+      return member.run(rest, ctx);
+    },
+  };
+}

@@ -19,7 +19,7 @@ export const commands: readonly CommandEntry[] = [
   },
   {
     name: 'status',
-    summary: 'show the elections in ZooKeeper: candidates, leaders and epochs',
+    summary: 'show the elections in ZooKeeper (candidates, leaders, epochs) and the configs (current versions)',
     load: async () => (await import('../sidecar/statusCommand.js')).statusCommand,
   },
   {
@@ -41,5 +41,10 @@ export const commands: readonly CommandEntry[] = [
     name: 'tenant',
     summary: 'manage tenants: namespaces whose ZooKeeper nodes only their own members may touch',
     load: async () => (await import('../tenant/tenantCommand.js')).tenantCommand,
+  },
+  {
+    name: 'config',
+    summary: 'manage configs in ZooKeeper: versions, history, rollback, ConfigMap import',
+    load: async () => (await import('../config/configCommand.js')).configCommand,
   },
 ];

@@ -5,7 +5,8 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-type RawValue = string | boolean | undefined;
+/** A string or a switch as given once; a repeated flag's values (repeatedString) as a list. */
+type RawValue = string | boolean | readonly string[] | undefined;
 
 /** One flag of a command; every flag can also come from the environment. */
 export interface Flag<T> {
@@ -14,6 +15,8 @@ export interface Flag<T> {
   /** Shown in --help, e.g. `H:P[,..]`. */
   readonly valueName?: string;
   readonly short?: string;
+  /** May be given several times (repeatedString); convert gets every value, in order. */
+  readonly multiple?: boolean;
   /** Environment names read after ZKLEADER_<FLAG>, e.g. the downward-API POD_NAME. */
   readonly env: readonly string[];
   /** Shown in --help. */
@@ -80,6 +83,22 @@ export function optionalString<T = string>(opts: StringOptions<T>): Flag<T | und
   };
 }
 
+/**
+ * A flag that may be given any number of times (`--from-literal a=1 --from-literal b=2`);
+ * its values in command-line order, none when absent. The environment gives one value.
+ */
+export function repeatedString<T = string>(opts: StringOptions<T>): Flag<T[]> {
+  return {
+    ...describeString(opts),
+    multiple: true,
+    convert: (raw, where) => {
+      if (raw === undefined) return [];
+      const given: readonly (string | boolean)[] = typeof raw === 'object' ? raw : [raw];
+      return given.map((one) => convertString(one, where, opts.parse));
+    },
+  };
+}
+
 /** A switch, off by default; from the environment it takes true/false/1/0. */
 export function booleanFlag(opts: { description: string; env?: readonly string[]; short?: string }): Flag<boolean> {
   return {
@@ -90,6 +109,7 @@ export function booleanFlag(opts: { description: string; env?: readonly string[]
     convert: (raw, where) => {
       if (raw === undefined) return false;
       if (typeof raw === 'boolean') return raw;
+      if (typeof raw !== 'string') throw new UsageError(`${where} is a switch: give it once`);
       const v = raw.trim().toLowerCase();
       if (v === 'true' || v === '1' || v === 'yes') return true;
       if (v === 'false' || v === '0' || v === 'no' || v === '') return false;
@@ -123,11 +143,11 @@ export function parseFlags<S extends FlagSpecs>(
   env: NodeJS.ProcessEnv,
   opts: { positionals?: boolean } = {},
 ): ParseResult<S> {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
     help: { type: 'boolean', short: 'h' },
   };
   for (const [name, spec] of Object.entries(specs)) {
-    options[name] = { type: spec.kind, ...(spec.short !== undefined && { short: spec.short }) };
+    options[name] = { type: spec.kind, ...(spec.short !== undefined && { short: spec.short }), ...(spec.multiple === true && { multiple: true }) };
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
@@ -135,7 +155,7 @@ export function parseFlags<S extends FlagSpecs>(
   } catch (err) {
     throw new UsageError(describeParseArgsError(err as Error & { code?: string }));
   }
-  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const values = parsed.values as Record<string, RawValue>;
   if (values.help === true) {
     return { flags: {} as FlagValues<S>, positionals: parsed.positionals, help: true };
   }
@@ -178,7 +198,8 @@ export function formatHelp(usage: string, summary: string, specs: FlagSpecs): st
     const left = `  ${short}--${name}${value}`;
     const envs = [envName(name), ...spec.env].join(', ');
     const def = spec.defaultText !== undefined ? ` (default ${spec.defaultText})` : '';
-    return { left, right: `${spec.description}${def} [env ${envs}]` };
+    const repeatable = spec.multiple === true ? ' (repeatable)' : '';
+    return { left, right: `${spec.description}${def}${repeatable} [env ${envs}]` };
   });
   rows.push({ left: '  -h, --help', right: 'show this help' });
   const width = Math.max(...rows.map((r) => r.left.length)) + 2;

@@ -1,4 +1,4 @@
-import type { Command } from '../cli/command.js';
+import { commandGroup, type Command } from '../cli/command.js';
 import type { Subcommand } from './subcommand.js';
 import { tenantAdd } from './tenantAdd.js';
 import { tenantList } from './tenantList.js';
@@ -29,20 +29,4 @@ function help(): string {
   ].join('\n');
 }
 
-export const tenantCommand: Command = {
-  name: 'tenant',
-  summary,
-  async run(argv, ctx) {
-    const [name, ...rest] = argv;
-    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-      (name === undefined ? ctx.stderr : ctx.stdout).write(help());
-      return name === undefined ? 2 : 0;
-    }
-    const sub = subcommands.find((s) => s.name === name);
-    if (!sub) {
-      ctx.stderr.write(`zkleader tenant: unknown subcommand ${JSON.stringify(name)}; expected ${subcommands.map((s) => s.name).join(', ')}\n`);
-      return 2;
-    }
-    return sub.run(rest, ctx);
-  },
-};
+export const tenantCommand: Command = commandGroup('tenant', summary, help, subcommands);

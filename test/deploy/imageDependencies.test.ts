@@ -69,7 +69,7 @@ describe('the image, built without a container engine', () => {
     const help = await run(process.execPath, [cli, '--help'], { cwd: dir });
     expect(help.code).toBe(0);
     const names = [...help.stdout.matchAll(/^ {2}(\w+) {2,}/gm)].map((m) => m[1] as string);
-    expect(names).toEqual(['sidecar', 'status', 'webhook', 'inject', 'certs', 'tenant']);
+    expect(names).toEqual(['sidecar', 'status', 'webhook', 'inject', 'certs', 'tenant', 'config']);
     for (const name of names) expect([name, (await run(process.execPath, [cli, name, '--help'], { cwd: dir })).code]).toEqual([name, 0]);
 
     // Beyond loading: inject (yaml, the injector) and certs (node-forge) do real work.

@@ -3,7 +3,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..', '..');
-const sourceDirs = ['cli', 'src', 'sidecar', 'zookeeper', 'tenant', 'certs'];
+const sourceDirs = ['cli', 'src', 'sidecar', 'zookeeper', 'tenant', 'config', 'certs'];
 
 function newestMtime(dir: string): number {
   let newest = 0;

@@ -8,6 +8,7 @@ import {
   formatHelp,
   optionalString,
   parseFlags,
+  repeatedString,
   requiredString,
 } from '../../../cli/flags.js';
 
@@ -70,6 +71,37 @@ describe('parseFlags', () => {
   it('reports --help without validating the rest', () => {
     expect(parse(['--help']).help).toBe(true);
     expect(parse(['-h']).help).toBe(true);
+  });
+});
+
+describe('repeatedString', () => {
+  const repeated = {
+    'from-literal': repeatedString({ description: 'a literal', valueName: 'KEY=VALUE' }),
+    port: repeatedString({ description: 'a port', parse: (raw) => {
+      if (!/^\d+$/.test(raw)) throw new Error(`expected a number, got ${JSON.stringify(raw)}`);
+      return Number(raw);
+    } }),
+  };
+
+  it('collects every value in command-line order, each converted; none when absent', () => {
+    const { flags } = parseFlags(repeated, ['--from-literal', 'a=1', '--port', '80', '--from-literal=b=2', '--from-literal', 'a=3'], {});
+    expect(flags).toEqual({ 'from-literal': ['a=1', 'b=2', 'a=3'], port: [80] });
+    expect(parseFlags(repeated, [], {}).flags).toEqual({ 'from-literal': [], port: [] });
+  });
+
+  it('takes one value from the environment, only when the command line gives none', () => {
+    expect(parseFlags(repeated, [], { ZKLEADER_FROM_LITERAL: 'x=1,y=2' }).flags['from-literal']).toEqual(['x=1,y=2']);
+    expect(parseFlags(repeated, ['--from-literal', 'z=3'], { ZKLEADER_FROM_LITERAL: 'x=1' }).flags['from-literal']).toEqual(['z=3']);
+  });
+
+  it('names the flag of a bad or missing value, and says it is repeatable in --help', () => {
+    expect(() => parseFlags(repeated, ['--port', '80', '--port', 'http'], {})).toThrow(new UsageError('--port: expected a number, got "http"'));
+    expect(() => parseFlags(repeated, ['--from-literal'], {})).toThrow(new UsageError('--from-literal needs a value'));
+    expect(formatHelp('x', 'y', repeated)).toMatch(/--from-literal KEY=VALUE +a literal \(repeatable\) \[env ZKLEADER_FROM_LITERAL\]/);
+  });
+
+  it('a single-valued flag given twice keeps the last value, as before', () => {
+    expect(parse(['--zookeeper', 'a:1', '--zookeeper', 'b:2', '--pod-name', 'p']).flags.zookeeper).toBe('b:2');
   });
 });
 

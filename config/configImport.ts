@@ -1,0 +1,70 @@
+import { readFile } from 'node:fs/promises';
+import { text } from 'node:stream/consumers';
+import type { CommandContext } from '../cli/command.js';
+import { optionalString, requiredString, UsageError, type FlagValues } from '../cli/flags.js';
+import { parseDnsLabel } from '../cli/valueSyntax.js';
+import { ConfigClient, connectionFlags } from './configClient.js';
+import { keepFlag, pruneAfterWrite } from './configSet.js';
+import { parseConfigMaps } from './manifest.js';
+import { ConfigCommandError, formatRef, subcommand, type ConfigRef } from './subcommand.js';
+
+export const importFlags = {
+  ...connectionFlags,
+  filename: requiredString({ description: 'the YAML with the ConfigMaps (several documents, or a List), "-" for standard input', valueName: 'FILE|-', short: 'f' }),
+  namespace: optionalString({ description: 'the namespace of ConfigMaps without metadata.namespace', valueName: 'NS', short: 'n', parse: parseDnsLabel }),
+  message: optionalString({ description: 'the message of every version written (default: imported from FILE)', valueName: 'TEXT' }),
+  keep: keepFlag,
+};
+
+const usage = 'zkleader config import -f FILE|- [--namespace NS] [--message TEXT] [--keep N] --zookeeper H:P[,..] [--credential-file F]';
+
+const description = [
+  'Makes every ConfigMap of a multi-document YAML stream (or of a v1 List, as kubectl get -o yaml',
+  'prints several) a new version of the config NAMESPACE/NAME of its metadata, in order. The',
+  'whole stream is checked first and nothing is written if any document is not a ConfigMap, has',
+  'binaryData, no namespace (see --namespace), a value that is no string, or names a config twice.',
+].join('\n');
+
+async function run(flags: FlagValues<typeof importFlags>, _ref: ConfigRef, ctx: CommandContext): Promise<number> {
+  let input: string;
+  try {
+    input = flags.filename === '-' ? await text(ctx.stdin) : await readFile(flags.filename, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(`--filename: cannot read ${JSON.stringify(flags.filename)}: ${code === 'ENOENT' ? 'no such file' : (code ?? (err as Error).message)}`);
+  }
+  const maps = parseConfigMaps(input, flags.namespace);
+  const source = flags.filename === '-' ? 'standard input' : flags.filename;
+  if (maps.length === 0) throw new ConfigCommandError(`${source} holds no ConfigMap`);
+  const message = flags.message ?? `imported from ${source}`;
+  const client = await ConfigClient.connect(flags);
+  const done: string[] = [];
+  try {
+    for (const map of maps) {
+      const store = await client.store(map.ref.namespace);
+      let version: number;
+      try {
+        version = await client.guard(map.ref.namespace, store.set(map.ref.namespace, map.ref.name, map.keys, message));
+      } catch (err) {
+        const before = done.length > 0 ? ` (${done.join(', ')} imported before it)` : ' (nothing imported)';
+        throw new ConfigCommandError(`${map.where}: ${(err as Error).message}${before}`);
+      }
+      done.push(formatRef(map.ref));
+      ctx.stdout.write(`config ${formatRef(map.ref)} version ${version}\n`);
+      await pruneAfterWrite(client, map.ref, flags.keep, ctx);
+    }
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+export const configImport = subcommand({
+  name: 'import',
+  summary: 'make every ConfigMap of a YAML file (or stdin) a new version of its config',
+  usage,
+  description,
+  takesRef: false,
+  flags: importFlags,
+  run,
+});
