@@ -1,13 +1,43 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Writable } from 'node:stream';
+import { promisify } from 'node:util';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { LeaderDocument } from '../sidecar/leaderFile.js';
 import { exampleWorkloadPod, epochAnnotation, LocalCluster, roleLabel } from '../test/support/localCluster.js';
-import { findSidecar } from '../test/support/podRunner.js';
+import { findSidecar, zkleaderBin } from '../test/support/podRunner.js';
 import { isAlive } from '../test/support/processRegistry.js';
 import { formatTable } from './table.js';
 
 const replicas = 3;
 const sessionTimeout = '4s';
+const configName = 'orders-settings';
+
+/** Runs bin/zkleader (as an operator would run the CLI) and returns its stdout. */
+async function zkleader(args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(zkleaderBin, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+  return stdout.trim();
+}
+
+/** Until every running pod's config.json has `version` of the demo's config; the milliseconds it took. */
+async function untilConfigEverywhere(cluster: LocalCluster, version: number, since: number, timeoutMs = 15_000): Promise<number> {
+  for (;;) {
+    const versions = await Promise.all(
+      cluster.pods().map(async (p) => {
+        try {
+          return (JSON.parse(await readFile(join(p.process.volumeDir, 'config.json'), 'utf8')) as Record<string, { version: number }>)[configName]?.version;
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+    if (versions.every((v) => v === version)) return Date.now() - since;
+    if (Date.now() - since > timeoutMs) throw new Error(`config ${configName} version ${version} did not reach every pod within ${timeoutMs} ms: ${JSON.stringify(versions)}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 /**
  * `make demo`: stands up ZooKeeper, the API emulator and the webhook on this machine,
@@ -22,9 +52,22 @@ export async function runDemo(out: Writable): Promise<number> {
   out.write('zkleader demo: ZooKeeper leader election for the pods of a Deployment, on one machine\n\n');
 
   let cluster: LocalCluster | undefined;
+  let credentialDir: string | undefined;
   try {
     cluster = await LocalCluster.start({ progress: say });
     const { namespace, pod: template } = exampleWorkloadPod(sessionTimeout);
+    // Configuration in ZooKeeper: the pods also follow a config (as with the annotation
+    // zkleader.io/config on the pod template), set first with the real CLI and the tenant's
+    // credential from its Secret.
+    template.metadata = { ...template.metadata, annotations: { ...template.metadata?.annotations, 'zkleader.io/config': configName } };
+    const secret = await cluster.core.readNamespacedSecret({ namespace, name: 'zkleader-zookeeper' });
+    credentialDir = await mkdtemp(join(tmpdir(), 'zkleader-demo-'));
+    const credentialFile = join(credentialDir, 'credential');
+    await writeFile(credentialFile, Buffer.from(secret.data?.credential ?? '', 'base64'), { mode: 0o600 });
+    const config = ['config', '--zookeeper', cluster.zookeeper.connectString, '--credential-file', credentialFile];
+    const configCli = (sub: string, ...args: string[]) => zkleader([config[0] as string, sub, ...config.slice(1), ...args]);
+    show(`$ zkleader config set ${namespace}/${configName} --from-literal color=blue --from-literal max-orders=100`);
+    out.write(`${await configCli('set', `${namespace}/${configName}`, '--from-literal', 'color=blue', '--from-literal', 'max-orders=100')}\n\n`);
     say(`creating ${replicas} pods of Deployment ${namespace}/orders (deploy/example, session timeout ${sessionTimeout}) through admission`);
     for (let i = 0; i < replicas; i++) {
       const stored = await cluster.createPod(namespace, template);
@@ -41,6 +84,20 @@ export async function runDemo(out: Writable): Promise<number> {
     out.write(podTable((await cluster.core.listNamespacedPod({ namespace })).items));
     show('$ cat /var/run/zkleader/leader.json   # in each pod, through its pod runner volume');
     out.write(leaderFileTable(await cluster.leaderFiles()));
+    show(`$ cat /var/run/zkleader/config/${configName}/color   # in each pod`);
+    out.write(await configTable(cluster));
+
+    show(`$ zkleader config set ${namespace}/${configName} --from-literal color=green --from-literal max-orders=100`);
+    const setAt = Date.now();
+    out.write(`${await configCli('set', `${namespace}/${configName}`, '--from-literal', 'color=green', '--from-literal', 'max-orders=100')}\n`);
+    const updateMs = await untilConfigEverywhere(cluster, 2, setAt);
+    say(`config version 2 on all ${replicas} pods ${updateMs} ms after \`config set\` began`);
+    show(`$ zkleader config rollback ${namespace}/${configName} --previous`);
+    const rollbackAt = Date.now();
+    out.write(`${await configCli('rollback', `${namespace}/${configName}`, '--previous')}\n`);
+    const rollbackMs = await untilConfigEverywhere(cluster, 1, rollbackAt);
+    say(`config version 1 again on all ${replicas} pods ${rollbackMs} ms after \`config rollback\` began`);
+    out.write(await configTable(cluster));
     show(`$ kubectl get pods -n ${namespace} -l ${roleLabel}=leader   # GET /api/v1/namespaces/${namespace}/pods?labelSelector=${roleLabel}%3Dleader, via @kubernetes/client-node`);
     out.write(podTable(await cluster.labelledLeaders(namespace)));
 
@@ -71,7 +128,20 @@ export async function runDemo(out: Writable): Promise<number> {
     return 1;
   } finally {
     await cluster?.close();
+    if (credentialDir) await rm(credentialDir, { recursive: true, force: true });
   }
+}
+
+async function configTable(cluster: LocalCluster): Promise<string> {
+  const rows = await Promise.all(
+    cluster.pods().map(async (p) => {
+      const color = await readFile(join(p.process.volumeDir, 'config', configName, 'color'), 'utf8').catch(() => '<none>');
+      const doc = await readFile(join(p.process.volumeDir, 'config.json'), 'utf8').catch(() => '{}');
+      const version = (JSON.parse(doc) as Record<string, { version?: number }>)[configName]?.version;
+      return [p.name, String(version ?? '<none>'), color];
+    }),
+  );
+  return formatTable(['POD', 'VERSION', 'COLOR'], rows);
 }
 
 function podTable(pods: readonly V1Pod[]): string {

@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream';
 import { runDemo } from '../../demo/demo.js';
 
 describe('make demo', () => {
-  it('elects one leader, shows it three ways, fails over, shuts down and exits 0', async () => {
+  it('elects one leader, shows it three ways, updates and rolls back a config on every pod, fails over, shuts down and exits 0', async () => {
     const out = new PassThrough();
     let text = '';
     out.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -24,6 +24,10 @@ describe('make demo', () => {
     const failover = /failover: (\S+) leads with epoch (\d+) \(was (\d+)\), (\d+) ms after the delete began/.exec(text);
     expect(failover?.[1]).not.toBe(name);
     expect(BigInt(failover?.[2] ?? '0')).toBeGreaterThan(BigInt(epoch));
+    // The config: set before the pods, updated and rolled back on all three.
+    expect(text).toContain('config zkleader-example/orders-settings version 1\n');
+    expect(text).toMatch(/config version 2 on all 3 pods \d+ ms after `config set` began/);
+    expect(text).toMatch(/config version 1 again on all 3 pods \d+ ms after `config rollback` began/);
     expect(text).toMatch(/done: no ZooKeeper JVM, webhook or sidecar left running; failover took \d+ ms\n$/);
   }, 60_000);
 });
