@@ -3,7 +3,7 @@ import { stringify } from 'yaml';
 import type { CommandContext } from '../cli/command.js';
 import { booleanFlag, optionalString, UsageError, type FlagValues } from '../cli/flags.js';
 import { digestId, generatePassword, tenantUser, type DigestCredential } from '../zookeeper/credentials.js';
-import { ensureTenant, lockRoot, tenantIds } from '../zookeeper/tenants.js';
+import { ensureTenant, isTrustedTenant, lockRoot, tenantIds } from '../zookeeper/tenants.js';
 import { adminFlags, openAdminSession, readCredentialFlag } from './adminSession.js';
 import { credentialSecretManifest, CredentialSecrets, secretRef, storedCredential, type StoredCredential } from './credentialSecret.js';
 import { subcommand, TenantError } from './subcommand.js';
@@ -151,7 +151,9 @@ async function run(flags: AddFlags, namespace: string, ctx: CommandContext): Pro
     changed ||= root !== 'unchanged';
 
     const path = `${flags.root}/${namespace}`;
-    const before = await tenantIds(session, flags.root, namespace);
+    // A namespace node anyone could have made (before the lock, or not a tenant's) counts as
+    // none: its ids are not ones the admin can vouch for, and it is taken over.
+    const before = (await isTrustedTenant(session, flags.root, namespace)) ? await tenantIds(session, flags.root, namespace) : null;
     const decided = plan(flags, namespace, before, current, source);
     // ZooKeeper first, then the Secret: a run cut short in between leaves the old password
     // working (rotation) or is repaired by running it again.

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { candidatePrefix, electionOrder, type CandidateNode } from './candidateNode.js';
 import { parseCandidateData, sameOutcome, type CandidateData, type ElectionSnapshot, type MemberIdentity } from './electionSnapshot.js';
 import { creatorAllAcl, type AclEntry, type DigestCredential } from './credentials.js';
-import { childrenOrEmpty, ZooKeeperCode, ZooKeeperError, ZooKeeperSession } from './session.js';
+import { childrenOrEmpty, ZooKeeperCode, ZooKeeperError, ZooKeeperSession, type ZnodeStat } from './session.js';
 
 /**
  * The election's own states (Curator LeaderLatch style):
@@ -32,6 +32,12 @@ export interface ElectionOptions {
    * With it, every node this member creates carries the creator-only ACL from its creation.
    */
   readonly credential?: () => Promise<DigestCredential>;
+  /**
+   * The longest session timeout any member of the election may have (default 40 s, the
+   * sidecar's maximum): how long a changed lowest node blocks before any member deletes it,
+   * because its owner's lease may run that long.
+   */
+  readonly maxPeerSessionTimeoutMs?: number;
 }
 
 /** A candidate whose data changed after its creation (data version not 0). */
@@ -437,8 +443,18 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
       const leaderNode = candidates[0] as CandidateNode;
       const predecessor = candidates[ownIndex - 1] as CandidateNode;
       // Followers learn the leader from the leader node, and wait on their predecessor only.
-      const leader = await session.get(`${path}/${leaderNode.name}`, this.watcher);
+      const leader = await this.readCandidate(session, leaderNode.name, this.watcher);
       if (stale()) return;
+      if (leader === 'unreadable') {
+        // Live (ephemeral) but its ACL shuts us out: maybe a leader that does not know. Nobody
+        // leads past it, and nobody deletes it (no watch tells its owner of an ACL change).
+        this.checkFailed = true;
+        this.emit('problem', `cannot read the lowest candidate ${leaderNode.name} (NOAUTH: its ACL was changed): no member leads until it is readable or gone`);
+        this.suspend();
+        clearTimeout(this.checkRetryTimer);
+        this.checkRetryTimer = setTimeout(() => this.requestCheck(), checkRetryDelayMs(++this.failedChecks));
+        return;
+      }
       if (!leader) {
         this.checkAgain = true;
         return;
@@ -537,7 +553,7 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
         }
       }
     }
-    const acl = this.createAcl();
+    const acl = await this.createAcl(session);
     const create = () => session.create(`${path}/${prefix}`, JSON.stringify(this.options.self), 'ephemeral-sequential', acl);
     this.createUncertain = true;
     let created: string;
@@ -561,8 +577,8 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
     const missing = candidates.filter((c) => !this.identities.has(c.name) && !this.tampered.has(c.name));
     await Promise.all(
       missing.map(async (c) => {
-        const node = await session.get(`${this.options.electionPath}/${c.name}`);
-        if (!node) return;
+        const node = await this.readCandidate(session, c.name);
+        if (node === 'unreadable' || !node) return;
         // A changed candidate names whoever changed it, a persistent one nobody: not members we list.
         if (node.stat.ephemeralOwner === '0') this.rejectPersistent(c.name, node.stat.version);
         else if (node.stat.version !== 0) this.reportTampered(c.name, node.stat.version, c.name === this.ownNode);
@@ -579,9 +595,40 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
     });
   }
 
-  /** With a credential: the creator-only ACL (the session's identities); without: open nodes. */
-  private createAcl(): readonly AclEntry[] | undefined {
-    return this.credentials.length > 0 ? creatorAllAcl : undefined;
+  /**
+   * A candidate's data and stat; null when gone. A node whose ACL shuts us out is classified
+   * by its stat (exists needs no permission): persistent → not a candidate (reported);
+   * ephemeral → 'unreadable'.
+   */
+  private async readCandidate(session: ZooKeeperSession, name: string, watch?: () => void): Promise<{ data: Buffer; stat: ZnodeStat } | null | 'unreadable'> {
+    const path = `${this.options.electionPath}/${name}`;
+    try {
+      return await session.get(path, watch);
+    } catch (err) {
+      if (!(err instanceof ZooKeeperError && err.code === ZooKeeperCode.NOAUTH)) throw err;
+      const stat = await session.exists(path, watch);
+      if (!stat) return null;
+      if (stat.ephemeralOwner === '0') {
+        this.rejectPersistent(name, stat.version);
+        return null;
+      }
+      return 'unreadable';
+    }
+  }
+
+  /**
+   * With a credential: the ACL of the nearest existing node on the election path (the
+   * election node, else the tenant node), which the admin keeps (`tenant add --rotate`,
+   * `--retire-old`): a retired password a live session still holds never reaches new
+   * nodes, as it would through the creator-only ACL. Without: open nodes.
+   */
+  private async createAcl(session: ZooKeeperSession): Promise<readonly AclEntry[] | undefined> {
+    if (this.credentials.length === 0) return undefined;
+    for (let path = this.options.electionPath; path.lastIndexOf('/') > 0; path = path.slice(0, path.lastIndexOf('/'))) {
+      const found = await session.getAcl(path);
+      if (found && found.acl.length > 0) return found.acl;
+    }
+    return creatorAllAcl;
   }
 
   private reportTampered(node: string, version: number, own: boolean): void {
@@ -604,14 +651,14 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
    * The lowest candidate was changed after its creation. Nobody leads on it, and nobody
    * leads past it while its owner may still think it leads: never two leaders at once. Its
    * owner steps down and deletes it at once; one that does not (paused, or not a member at
-   * all) has lost any lease a session timeout after we first saw the change — its lease is
-   * at most 2/3 of it and it renews only by checks, which step down on the change — and
-   * then any member deletes it.
+   * all) has lost any lease the longest session timeout a member may have after we first saw
+   * the change — its lease is at most 2/3 of its own and it renews only by checks, which step
+   * down on the change — and then any member deletes it.
    */
   private async blockedByTampered(session: ZooKeeperSession, node: string, version: number): Promise<void> {
     this.reportTampered(node, version, false);
     const since = this.tampered.get(node) ?? this.now();
-    const waitMs = since + this.sessionTimeoutMs() - this.now();
+    const waitMs = since + Math.max(this.options.maxPeerSessionTimeoutMs ?? 40_000, this.sessionTimeoutMs()) - this.now();
     if (waitMs <= 0) {
       this.log.warn({ node, version }, 'the changed lowest candidate outlived a session timeout; deleting it');
       await session.delete(`${this.options.electionPath}/${node}`);

@@ -137,6 +137,8 @@ export class ZooKeeperError extends Error {
 /** A znode's stat with the 64-bit ids as exact decimal strings. */
 export interface ZnodeStat {
   readonly czxid: string;
+  /** The zxid of the last data change (decimal). */
+  readonly mzxid: string;
   /** Session id of the owner of an ephemeral node, "0" for persistent nodes. */
   readonly ephemeralOwner: string;
   readonly version: number;
@@ -178,7 +180,7 @@ function fromNativeAcl(entry: NativeAclEntry): AclEntry {
 }
 
 function toStat(stat: NativeStat): ZnodeStat {
-  return { czxid: zxidToDecimal(stat.czxid), ephemeralOwner: sessionIdToDecimal(stat.ephemeralOwner), version: stat.version };
+  return { czxid: zxidToDecimal(stat.czxid), mzxid: zxidToDecimal(stat.mzxid), ephemeralOwner: sessionIdToDecimal(stat.ephemeralOwner), version: stat.version };
 }
 
 export type CreateMode = 'persistent' | 'persistent-sequential' | 'ephemeral-sequential';

@@ -9,6 +9,9 @@ import { childrenOrEmpty as childrenOf, ZooKeeperCode, ZooKeeperError, type ZooK
  * admin (superuser) session.
  */
 
+/** An ACL nobody holds (a random identity): only the superuser passes it. */
+const closedAcl: readonly AclEntry[] = digestAcl([digestId({ user: 'zkleader-closed', password: generatePassword() })]);
+
 /** The root: anyone may read it (list the namespaces); only the superuser may create under it. */
 export const rootAcl: readonly AclEntry[] = [{ perms: Perms.READ, scheme: 'world', id: 'anyone' }];
 
@@ -63,9 +66,12 @@ export async function lockRoot(session: ZooKeeperSession, root: string): Promise
   const parent = root.slice(0, root.lastIndexOf('/'));
   if (parent) await session.ensurePath(parent);
   const current = await session.getAcl(root);
+  // The root's data is written when it is locked: its mzxid marks the moment from which only
+  // the superuser could create namespace nodes (ensureTenant distrusts older ones).
+  const lockedAt = JSON.stringify({ lockedAt: new Date().toISOString() });
   if (!current) {
     try {
-      await session.create(root, '', 'persistent', rootAcl);
+      await session.create(root, lockedAt, 'persistent', rootAcl);
       return 'created';
     } catch (err) {
       if (!(err instanceof ZooKeeperError && err.code === ZooKeeperCode.NODEEXISTS)) throw err;
@@ -73,6 +79,7 @@ export async function lockRoot(session: ZooKeeperSession, root: string): Promise
   }
   if (current && sameAcl(current.acl, rootAcl)) return 'unchanged';
   await session.setAcl(root, rootAcl);
+  await session.set(root, lockedAt);
   return 'locked';
 }
 
@@ -93,10 +100,10 @@ export async function ensureTenant(
   // Taking over a namespace that is not yet a tenant (open mode, or squatted: its node
   // made by anyone, or even ephemeral): whatever is below was made by anyone — a persistent
   // or a live ephemeral "candidate" would lead — so it goes, and the tenant node is made anew.
+  // A node made before the root was locked was made by anyone, whatever its ACL says (the
+  // digest scheme lets anyone authenticate as zkleader-<ns> with a password of their own).
   let removedNodes = 0;
-  const stat = await session.exists(path);
-  const current = stat ? await session.getAcl(path) : null;
-  if (stat && current && (stat.ephemeralOwner !== '0' || !isTenantAcl(current.acl, namespace))) {
+  if ((await session.exists(path)) && !(await isTrustedTenant(session, root, namespace))) {
     removedNodes = await removeTree(session, path);
   }
   try {
@@ -107,6 +114,18 @@ export async function ensureTenant(
   }
   const changedNodes = created ? 0 : await setTreeAcl(session, path, acl);
   return { created, changedNodes, removedNodes };
+}
+
+/**
+ * The namespace node is a tenant the admin made: persistent, made after the root was locked
+ * (before it, anyone could make it, with any zkleader-<ns> identity of their own), and only
+ * zkleader-<ns> ids in its ACL.
+ */
+export async function isTrustedTenant(session: ZooKeeperSession, root: string, namespace: string): Promise<boolean> {
+  const path = `${root}/${namespace}`;
+  const [rootStat, stat, current] = [await session.exists(root), await session.exists(path), await session.getAcl(path)];
+  if (!rootStat || !stat || !current) return false;
+  return stat.ephemeralOwner === '0' && BigInt(stat.czxid) > BigInt(rootStat.mzxid) && isTenantAcl(current.acl, namespace);
 }
 
 /** Only zkleader-<ns> digest ids, at least one: a tenant node (possibly mid-rotation). */
@@ -151,6 +170,10 @@ export async function liveCandidates(session: ZooKeeperSession, root: string, na
  * again, a few times; nodes already gone count as deleted by someone else.
  */
 export async function removeTree(session: ZooKeeperSession, path: string): Promise<number> {
+  // Closed to everyone but the superuser first: nobody can refill it while it is emptied.
+  await session.setAcl(path, closedAcl).catch((err: unknown) => {
+    if (!(err instanceof ZooKeeperError && err.code === ZooKeeperCode.NONODE)) throw err;
+  });
   let removed = 0;
   for (let attempt = 1; ; attempt++) {
     for (const child of await childrenOf(session, path)) removed += await removeTree(session, `${path}/${child}`);

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { creatorAllAcl, digestId, formatCredential, tenantUser, type DigestCredential } from '../../zookeeper/credentials.js';
+import { creatorAllAcl, digestAcl, digestId, formatCredential, tenantUser, type DigestCredential } from '../../zookeeper/credentials.js';
 import { ensureTenant, lockRoot } from '../../zookeeper/tenants.js';
 import { useSidecarFixture } from '../support/sidecarFixture.js';
 import { waitForAgreement, type SidecarProcess } from '../support/sidecarProcess.js';
@@ -210,13 +210,28 @@ describe('an election of a tenant', () => {
     const { leader } = await until('a leader after the changed node is deleted', async () => {
       const agreed = await waitForAgreement(group, 500).catch(() => undefined);
       return agreed?.leader ? agreed : undefined;
-    }, 30_000);
-    // Not before a session timeout (4 s) after the change was seen.
-    expect(Date.now() - changedAt).toBeGreaterThanOrEqual(4000);
+    }, 70_000);
+    // Not before the longest session timeout a member may have (40 s): the owner's lease may run that long.
+    expect(Date.now() - changedAt).toBeGreaterThanOrEqual(40_000);
     expect(group).toContain(leader);
     const admin = await open(testAdminCredential);
     expect(await admin.exists(node)).toBeNull();
     await recording.expectSafe();
+  }, 120_000);
+
+  it('a node whose ACL shuts the members out: a persistent one is no candidate (ignored), the real leader stays', async () => {
+    const file = credentialFile('alpha-6', formatCredential(alpha));
+    const group = await fixture.startSidecars('shut', 2, '4s', { namespace: 'alpha', extraArgs: ['--credential-file', file] });
+    const before = await waitForAgreement(group, 20_000);
+    const holder = await open(alpha);
+    const nobody = digestAcl([digestId({ user: 'zkleader-nobody', password: 'unknown' })]);
+    await holder.create('/zkleader/alpha/shut/x-n_0000000000', '{}', 'persistent', nobody);
+    await until('both members counted it', async () => {
+      const counts = await Promise.all(group.map((m) => metric(m, 'zkleader_candidate_tampered_total{own="false"}')));
+      return counts.every((c) => c[0]?.endsWith(' 1')) ? true : undefined;
+    }, 15_000);
+    const after = await waitForAgreement(group, 10_000);
+    expect([after.leader.podName, after.epoch]).toEqual([before.leader.podName, before.epoch]);
   }, 60_000);
 
   it('a member without a credential gets a clear NOAUTH naming the missing --credential-file', async () => {

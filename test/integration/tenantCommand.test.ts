@@ -216,6 +216,48 @@ describe('zkleader tenant add on an open namespace', () => {
   });
 });
 
+describe('zkleader tenant add on a squatted namespace (before the root was locked)', () => {
+  it("takes over a node that looks like a tenant's (anyone can authenticate as zkleader-<ns> with a password of their own), removing the squatter's live candidate", async () => {
+    const root = '/t-squat';
+    const squatter = await open({ user: 'zkleader-victim', password: 'attacker-chosen' });
+    await squatter.ensurePath(`${root}/victim/orders`, creatorAllAcl);
+    const fake = await squatter.create(`${root}/victim/orders/${'0'.repeat(8)}-n_`, JSON.stringify({ pod: 'evil-pod', ip: '6.6.6.6' }), 'ephemeral-sequential', creatorAllAcl);
+    const { code: exit, stdout, stderr } = await tenant('add', ['victim'], root);
+    expect([exit, stderr]).toEqual([0, '']);
+    expect(stdout).toMatch(/namespace victim taken over: removed the \d+ nodes of \/t-squat\/victim/);
+    const admin = await open(testAdminCredential);
+    expect(await admin.exists(fake)).toBeNull();
+    const credential = secretCredential(emu.getSecret('victim', secretName));
+    expect(await treeAcls(`${root}/victim`)).toEqual({ [`${root}/victim`]: only(credential) });
+    expect(await resultCode(squatter.create(`${root}/victim/orders`, '', 'persistent'))).toBe('NOAUTH');
+  });
+
+  it('a squatter refilling an open namespace as fast as it can does not keep it from being taken over', async () => {
+    const root = '/t-refill';
+    const squatter = await open();
+    await squatter.ensurePath(`${root}/victim2`);
+    let stop = false;
+    let created = 0;
+    const refill = (async () => {
+      while (!stop) {
+        try {
+          await squatter.create(`${root}/victim2/s-`, '', 'ephemeral-sequential');
+          created++;
+        } catch {
+          return;
+        }
+      }
+    })();
+    while (created < 50) await new Promise((r) => setTimeout(r, 10));
+    const result = await tenant('add', ['victim2'], root);
+    stop = true;
+    await refill;
+    expect([result.code, result.stderr]).toEqual([0, '']);
+    const admin = await open(testAdminCredential);
+    expect(await admin.getChildren(`${root}/victim2`)).toEqual([]);
+  }, 60_000);
+});
+
 describe('zkleader tenant add -o yaml', () => {
   const root = '/t-yaml';
   let manifest = '';

@@ -186,5 +186,17 @@ describe('tenant password rotation with a running election', () => {
     }).toEqual({ list: 'NOAUTH', read: 'NOAUTH', create: 'NOAUTH', setData: 'NOAUTH', createInTenant: 'NOAUTH' });
     const newOnly = await open(newCredential);
     expect((await newOnly.getChildren(electionPath)).length).toBe(pods.length);
+
+    // A node a member makes after the retirement carries the tenant's ACL of now, not the
+    // retired password its live session still holds (the creator-only ACL would).
+    const follower = (await admin.getChildren(electionPath)).sort((a, b) => a.slice(-10).localeCompare(b.slice(-10)))[1] as string;
+    await admin.delete(`${electionPath}/${follower}`);
+    let rejoined: string | undefined;
+    for (const deadline = Date.now() + 20_000; !rejoined && Date.now() < deadline; await sleep(50)) {
+      const nodes = await admin.getChildren(electionPath);
+      if (nodes.length === pods.length && !nodes.includes(follower)) rejoined = nodes.find((n) => n.slice(-10) > follower.slice(-10));
+    }
+    expect(rejoined).toBeDefined();
+    expect((await admin.getAcl(`${electionPath}/${rejoined}`))?.acl.map((e) => e.id)).toEqual([digestId(newCredential)]);
   }, 90_000);
 });
