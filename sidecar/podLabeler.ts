@@ -163,6 +163,43 @@ export class PodLabeler {
     this.options.logger.info({ role: target.role, epoch: target.epoch }, 'pod labelled');
   }
 
+  /**
+   * Checks that the labels still say what was applied, and applies them again when not:
+   * another pod's token may demote this pod or, on its own pod, claim `leader` (the
+   * ValidatingAdmissionPolicy allows both, to let a new leader demote a crashed one). A
+   * follower reads its own pod; the leader lists the election's pods labelled leader. Called
+   * on a timer; an API failure here only waits for the next call.
+   */
+  async reconcile(): Promise<boolean> {
+    const target = this.desired;
+    if (this.stopped || !target || !this.isSettled() || this.running) return false;
+    const { api, namespace, pod, election } = this.options;
+    const timeout = this.options.requestTimeoutMs ?? 5000;
+    try {
+      let drift: string | null = null;
+      if (target.role === 'leader') {
+        const leaders = await withTimeout(api.listNamespacedPod({ namespace, labelSelector: `${electionLabel}=${election},${roleLabel}=leader` }), timeout, `list pods in ${namespace}`);
+        const others = leaders.items.map((p) => p.metadata?.name).filter((name) => name && name !== pod);
+        const own = leaders.items.find((p) => p.metadata?.name === pod);
+        if (others.length > 0) drift = `pods ${others.join(', ')} are labelled leader`;
+        else if (!own) drift = 'this pod lost its leader label';
+        else if ((own.metadata?.annotations?.[epochAnnotation] ?? null) !== target.epoch) drift = 'this pod lost its epoch annotation';
+      } else {
+        const own = await withTimeout(api.readNamespacedPod({ name: pod, namespace }), timeout, `get pod ${namespace}/${pod}`);
+        const role = own.metadata?.labels?.[roleLabel];
+        if (role !== target.role || (own.metadata?.annotations?.[epochAnnotation] ?? null) !== null) drift = `this pod is labelled ${role ?? 'nothing'}`;
+      }
+      if (drift === null || this.desired !== target) return false;
+      this.options.logger.warn({ role: target.role, drift }, 'pod labels were changed by someone else; applying them again');
+      this.applied = null;
+      this.desire(target.role, target.epoch);
+      return true;
+    } catch (err) {
+      this.options.logger.debug({ err: describeApiError(err) }, 'label check failed; next time');
+      return false;
+    }
+  }
+
   /** A crashed leader's sidecar cannot remove its own label: the new leader does. */
   private async demoteOthers(timeout: number): Promise<void> {
     const { api, namespace, pod, election } = this.options;

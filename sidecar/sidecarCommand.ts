@@ -166,11 +166,14 @@ function startElection(flags: SidecarFlags, electionName: string, log: Logger, m
     previous = snapshot;
   });
   election.start();
+  // Labels changed behind the sidecar's back (another pod's token) are put right within this.
+  const reconcileTimer = api ? setInterval(() => void api.labeler.reconcile(), flags['label-check']).unref() : undefined;
   return {
     files,
     problems: (): (string | null)[] => [problem, api?.labeler.problem ?? null, files.error ? `cannot write ${flags.dir}: ${files.error.message}` : null],
     /** Graceful stop: files and label say follower before the node goes (so the successor is alone). */
     async stop(): Promise<void> {
+      clearInterval(reconcileTimer);
       election.stepDown();
       clearInterval(credentialWatch);
       await files.flush();

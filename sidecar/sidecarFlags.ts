@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { formatDuration, DEFAULT_SESSION_TIMEOUT_MS, MAX_SESSION_TIMEOUT_MS, MIN_SESSION_TIMEOUT_MS, parseSessionTimeout } from '../cli/duration.js';
+import { formatDuration, parseBoundedDuration, DEFAULT_SESSION_TIMEOUT_MS, MAX_SESSION_TIMEOUT_MS, MIN_SESSION_TIMEOUT_MS, parseSessionTimeout } from '../cli/duration.js';
 import { booleanFlag, defaultedString, optionalString, requiredString } from '../cli/flags.js';
 import { parseConfigName } from '../zookeeper/configStore.js';
 import { parseDnsLabel, parseDnsSubdomain, parseListenAddress, parseZnodePath, parseZooKeeperConnectString } from '../cli/valueSyntax.js';
@@ -44,6 +44,12 @@ export const sidecarFlags = {
   'credential-file': optionalString({
     description: "the namespace's ZooKeeper credential (user:password; the Secret zkleader-zookeeper): authenticate with it and create nodes only it may change",
     valueName: 'F',
+  }),
+  'label-check': defaultedString({
+    description: 'how often the labels are checked against what the sidecar applied (another pod may change them), 1s to 10m',
+    valueName: 'T',
+    default: '30s',
+    parse: (raw) => parseBoundedDuration(raw, 1000, 600_000),
   }),
   kubeconfig: optionalString({ description: 'kubeconfig file (default: the in-cluster configuration)', valueName: 'F' }),
   listen: defaultedString({

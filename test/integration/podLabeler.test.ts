@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { PodLabeler, epochAnnotation, roleLabel } from '../../sidecar/podLabeler.js';
 import { ApiEmulator } from '../support/apiEmulator/index.js';
@@ -8,6 +8,7 @@ import { ApiEmulator } from '../support/apiEmulator/index.js';
 // timeouts so that a hung API can be shown without waiting for the production 5 s.
 
 let api: ApiEmulator;
+const mergeHeaders = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 let core: CoreV1Api;
 let n = 0;
 const labelers: PodLabeler[] = [];
@@ -159,5 +160,40 @@ describe('PodLabeler', () => {
     const patches = api.requests.filter((r) => r.method === 'PATCH' && r.path.includes(`/pods/`) && r.path.includes(name));
     const order = patches.map((r) => (r.path.endsWith(`/pods/${name}`) ? 'self' : 'stale'));
     expect(order).toEqual(['stale', 'self']);
+  });
+});
+
+describe('PodLabeler.reconcile: labels another pod changed are put right', () => {
+  const patch = (name: string, role: string, epoch: string | null) =>
+    core.patchNamespacedPod({ name, namespace: 'test', body: { metadata: { labels: { [roleLabel]: role }, annotations: { [epochAnnotation]: epoch } } } }, mergeHeaders);
+
+  it('the leader, demoted by another pod that labelled itself leader: labels itself again and demotes the other', async () => {
+    const [leader, rival] = [`p-${n++}`, `p-${n++}`];
+    pod(leader);
+    pod(rival, { [roleLabel]: 'follower' });
+    const l = labeler(leader, []);
+    l.desire('leader', '4294967301');
+    expect(await l.settled(10_000)).toBe(true);
+    expect(await l.reconcile()).toBe(false);
+    await patch(leader, 'follower', null);
+    await patch(rival, 'leader', '4294967399');
+    expect(await l.reconcile()).toBe(true);
+    expect(await l.settled(10_000)).toBe(true);
+    expect([api.getPod('test', leader)?.metadata?.labels?.[roleLabel], api.getPod('test', leader)?.metadata?.annotations?.[epochAnnotation]]).toEqual(['leader', '4294967301']);
+    expect(api.getPod('test', rival)?.metadata?.labels?.[roleLabel]).toBe('follower');
+    expect(api.getPod('test', rival)?.metadata?.annotations?.[epochAnnotation]).toBeUndefined();
+  });
+
+  it('a follower whose pod was labelled leader by someone else: back to follower', async () => {
+    const name = `p-${n++}`;
+    pod(name);
+    const l = labeler(name, []);
+    l.desire('follower', null);
+    expect(await l.settled(10_000)).toBe(true);
+    await patch(name, 'leader', '1');
+    expect(await l.reconcile()).toBe(true);
+    expect(await l.settled(10_000)).toBe(true);
+    expect(api.getPod('test', name)?.metadata?.labels?.[roleLabel]).toBe('follower');
+    expect(api.getPod('test', name)?.metadata?.annotations?.[epochAnnotation]).toBeUndefined();
   });
 });
