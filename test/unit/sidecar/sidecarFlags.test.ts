@@ -20,7 +20,17 @@ describe('sidecar flags', () => {
       'no-label': false,
       kubeconfig: undefined,
       listen: { host: '::', port: 4040 },
+      configs: undefined,
+      'credential-file': undefined,
+      'label-check': 30000,
     });
+  });
+
+  it('takes --configs as a list of config names, and refuses a bad or repeated one naming the flag', () => {
+    expect(parseFlags(sidecarFlags, [...required, '--configs', 'app, feature-flags'], {}).flags.configs).toEqual(['app', 'feature-flags']);
+    expect(() => parseFlags(sidecarFlags, [...required, '--configs', 'app,app'], {})).toThrow('--configs: config app is named twice');
+    expect(() => parseFlags(sidecarFlags, [...required, '--configs', 'Bad_Name'], {})).toThrow(/--configs: config name "Bad_Name" must be a ConfigMap name/);
+    expect(() => parseFlags(sidecarFlags, [...required, '--label-check', '10m1s'], {})).toThrow(/--label-check/);
   });
 
   it('reads the environment the webhook sets (downward API and ZKLEADER_*)', () => {
