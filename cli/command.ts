@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { formatHelp, parseFlags, type FlagSpecs, type FlagValues } from './flags.js';
+import { formatHelp, parseFlags, UsageError, type FlagSpecs, type FlagValues } from './flags.js';
 
 /** What a subcommand gets from the process; tests pass their own. */
 export interface CommandContext {
@@ -75,4 +75,65 @@ export function commandGroup(name: string, summary: string, help: () => string, 
       return member.run(rest, ctx);
     },
   };
+}
+
+/** A subcommand of a group, described by its flags and its positional argument. */
+export interface GroupSubcommandDefinition<S extends FlagSpecs, A> {
+  /** The group's name: `tenant`, `config`. */
+  readonly group: string;
+  readonly name: string;
+  /** One line for `zkleader <group> --help`. */
+  readonly summary: string;
+  readonly usage: string;
+  /** The paragraph of `zkleader <group> <name> --help`. */
+  readonly description: string;
+  readonly flags: S;
+  /** The positional arguments as the subcommand's argument; throws UsageError. */
+  argument(positionals: readonly string[]): A;
+  /** A failure the operator can act on (exit 1 with its message); anything else is a bug and propagates. */
+  isOperatorError(err: unknown): boolean;
+  run(flags: FlagValues<S>, argument: A, ctx: CommandContext): Promise<number>;
+}
+
+export interface GroupSubcommand extends GroupMember {
+  readonly usage: string;
+}
+
+/**
+ * Parses flags and the positional argument, runs the subcommand, and turns every failure
+ * into one line on stderr: usage errors exit 2, what ZooKeeper, the API or a file refused
+ * exits 1.
+ */
+export function groupSubcommand<S extends FlagSpecs, A>(definition: GroupSubcommandDefinition<S, A>): GroupSubcommand {
+  return {
+    name: definition.name,
+    summary: definition.summary,
+    usage: definition.usage,
+    async run(argv, ctx) {
+      const prefix = `zkleader ${definition.group} ${definition.name}`;
+      try {
+        const { flags, positionals, help } = parseFlags(definition.flags, argv, ctx.env, { positionals: true });
+        if (help) {
+          ctx.stdout.write(formatHelp(definition.usage, definition.description, definition.flags));
+          return 0;
+        }
+        return await definition.run(flags, definition.argument(positionals), ctx);
+      } catch (err) {
+        if (err instanceof UsageError) {
+          ctx.stderr.write(`${prefix}: ${oneLine(err.message)}\n`);
+          return 2;
+        }
+        if (definition.isOperatorError(err)) {
+          ctx.stderr.write(`${prefix}: ${oneLine((err as Error).message)}\n`);
+          return 1;
+        }
+        throw err;
+      }
+    },
+  };
+}
+
+/** Errors are one line, whatever a file name or a YAML parser put in them. */
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, ' ');
 }

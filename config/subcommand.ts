@@ -1,5 +1,5 @@
-import type { CommandContext } from '../cli/command.js';
-import { formatHelp, parseFlags, UsageError, type FlagSpecs, type FlagValues } from '../cli/flags.js';
+import { groupSubcommand, type CommandContext, type GroupSubcommand } from '../cli/command.js';
+import { UsageError, type FlagSpecs, type FlagValues } from '../cli/flags.js';
 import { parseDnsLabel } from '../cli/valueSyntax.js';
 import { ConfigError, parseConfigName } from '../zookeeper/configStore.js';
 import { CredentialError } from '../zookeeper/credentials.js';
@@ -52,12 +52,7 @@ export interface SubcommandDefinition<S extends FlagSpecs> {
   run(flags: FlagValues<S>, ref: ConfigRef, ctx: CommandContext): Promise<number>;
 }
 
-export interface Subcommand {
-  readonly name: string;
-  readonly summary: string;
-  readonly usage: string;
-  run(argv: string[], ctx: CommandContext): Promise<number>;
-}
+export type Subcommand = GroupSubcommand;
 
 function parseRefArgument(positionals: readonly string[], takesRef: boolean, usage: string): ConfigRef {
   if (!takesRef) {
@@ -73,41 +68,12 @@ function parseRefArgument(positionals: readonly string[], takesRef: boolean, usa
   }
 }
 
-/**
- * Parses flags and `NS/NAME`, runs the subcommand, and turns every failure into one line
- * on stderr: usage errors exit 2, what ZooKeeper or the data refused exits 1.
- */
+/** A `zkleader config` subcommand: the `NS/NAME` argument, and its operator errors (exit 1). */
 export function subcommand<S extends FlagSpecs>(definition: SubcommandDefinition<S>): Subcommand {
-  return {
-    name: definition.name,
-    summary: definition.summary,
-    usage: definition.usage,
-    async run(argv, ctx) {
-      const prefix = `zkleader config ${definition.name}`;
-      try {
-        const { flags, positionals, help } = parseFlags(definition.flags, argv, ctx.env, { positionals: true });
-        if (help) {
-          ctx.stdout.write(formatHelp(definition.usage, definition.description, definition.flags));
-          return 0;
-        }
-        const ref = parseRefArgument(positionals, definition.takesRef, definition.usage);
-        return await definition.run(flags, ref, ctx);
-      } catch (err) {
-        if (err instanceof UsageError) {
-          ctx.stderr.write(`${prefix}: ${oneLine(err.message)}\n`);
-          return 2;
-        }
-        if (err instanceof ConfigCommandError || err instanceof ConfigError || err instanceof ZooKeeperError || err instanceof CredentialError) {
-          ctx.stderr.write(`${prefix}: ${oneLine(err.message)}\n`);
-          return 1;
-        }
-        throw err;
-      }
-    },
-  };
-}
-
-/** Errors are one line, whatever a file name or a YAML parser put in them. */
-function oneLine(message: string): string {
-  return message.replace(/\s*\n\s*/g, ' ');
+  return groupSubcommand({
+    ...definition,
+    group: 'config',
+    argument: (positionals) => parseRefArgument(positionals, definition.takesRef, definition.usage),
+    isOperatorError: (err) => err instanceof ConfigCommandError || err instanceof ConfigError || err instanceof ZooKeeperError || err instanceof CredentialError,
+  });
 }

@@ -1,5 +1,5 @@
-import type { CommandContext } from '../cli/command.js';
-import { formatHelp, parseFlags, UsageError, type FlagSpecs, type FlagValues } from '../cli/flags.js';
+import { groupSubcommand, type CommandContext, type GroupSubcommand } from '../cli/command.js';
+import { UsageError, type FlagSpecs, type FlagValues } from '../cli/flags.js';
 import { parseDnsLabel } from '../cli/valueSyntax.js';
 import { CredentialError } from '../zookeeper/credentials.js';
 import { ZooKeeperError } from '../zookeeper/session.js';
@@ -23,12 +23,7 @@ export interface SubcommandDefinition<S extends FlagSpecs> {
   run(flags: FlagValues<S>, namespace: string, ctx: CommandContext): Promise<number>;
 }
 
-export interface Subcommand {
-  readonly name: string;
-  readonly summary: string;
-  readonly usage: string;
-  run(argv: string[], ctx: CommandContext): Promise<number>;
-}
+export type Subcommand = GroupSubcommand;
 
 /** The namespace argument: a Kubernetes namespace name, which is also the ZooKeeper node's name. */
 function parseNamespace(positionals: readonly string[], takesNamespace: boolean, usage: string): string {
@@ -45,36 +40,12 @@ function parseNamespace(positionals: readonly string[], takesNamespace: boolean,
   }
 }
 
-/**
- * Parses flags and the namespace, runs the subcommand, and turns every failure into one line
- * on stderr: usage errors exit 2, what ZooKeeper, the API or a file refused exits 1.
- */
+/** A `zkleader tenant` subcommand: the namespace argument, and its operator errors (exit 1). */
 export function subcommand<S extends FlagSpecs>(definition: SubcommandDefinition<S>): Subcommand {
-  return {
-    name: definition.name,
-    summary: definition.summary,
-    usage: definition.usage,
-    async run(argv, ctx) {
-      const prefix = `zkleader tenant ${definition.name}`;
-      try {
-        const { flags, positionals, help } = parseFlags(definition.flags, argv, ctx.env, { positionals: true });
-        if (help) {
-          ctx.stdout.write(formatHelp(definition.usage, definition.description, definition.flags));
-          return 0;
-        }
-        const namespace = parseNamespace(positionals, definition.takesNamespace, definition.usage);
-        return await definition.run(flags, namespace, ctx);
-      } catch (err) {
-        if (err instanceof UsageError) {
-          ctx.stderr.write(`${prefix}: ${err.message}\n`);
-          return 2;
-        }
-        if (err instanceof TenantError || err instanceof ZooKeeperError || err instanceof CredentialError) {
-          ctx.stderr.write(`${prefix}: ${err.message}\n`);
-          return 1;
-        }
-        throw err;
-      }
-    },
-  };
+  return groupSubcommand({
+    ...definition,
+    group: 'tenant',
+    argument: (positionals) => parseNamespace(positionals, definition.takesNamespace, definition.usage),
+    isOperatorError: (err) => err instanceof TenantError || err instanceof ZooKeeperError || err instanceof CredentialError,
+  });
 }
