@@ -45,6 +45,22 @@ function nextEvent(session: ZooKeeperSession, events: readonly ('connected' | 'd
   });
 }
 
+/**
+ * When `session` lost its server: the `disconnected` event, or — on a loaded machine the
+ * event can come late — the session first seen not connected (performance.now()).
+ */
+async function droppedWithin(session: ZooKeeperSession, dropped: Promise<number>, timeoutMs: number, what: string): Promise<number> {
+  let seen: number | undefined;
+  void dropped.then((at) => (seen ??= at));
+  const deadline = performance.now() + timeoutMs;
+  while (seen === undefined) {
+    if (!session.connected) seen = performance.now();
+    else if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    else await sleep(20);
+  }
+  return seen;
+}
+
 /** Polls `probe` until it returns a value that is not undefined. */
 async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -234,16 +250,7 @@ describe('a partitionable 3-node ensemble', () => {
     }, 30_000, 'a new leader among the two connected servers');
     const newLeaderAt = performance.now();
     await eventually(async () => ((await modeOf(leader)) === undefined ? true : undefined), 30_000, 'the cut-off leader to stop serving');
-    // The event, or (on a loaded machine the event can come late) the session seen disconnected.
-    let seenDisconnected: number | undefined;
-    const deadline = performance.now() + 30_000;
-    void dropped.then((at) => (seenDisconnected ??= at));
-    while (seenDisconnected === undefined) {
-      if (!reader.connected) seenDisconnected = performance.now();
-      else if (performance.now() > deadline) throw new Error('the cut-off leader dropping its clients: not within 30000 ms');
-      else await sleep(20);
-    }
-    const droppedAt = seenDisconnected;
+    const droppedAt = await droppedWithin(reader, dropped, 30_000, 'the cut-off leader dropping its clients');
     const reads = polling.stop();
     const sync = await synced;
 
@@ -297,7 +304,7 @@ describe('a partitionable 3-node ensemble', () => {
       })(),
     );
     await eventually(async () => ((await modeOf(follower)) === undefined ? true : undefined), 30_000, 'the cut-off follower to stop serving');
-    const droppedAt = await withinMs(dropped, 10_000, 'the cut-off follower dropping its clients');
+    const droppedAt = await droppedWithin(reader, dropped, 30_000, 'the cut-off follower dropping its clients');
     const reads = polling.stop();
     const sync = await synced;
 
