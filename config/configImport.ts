@@ -4,7 +4,7 @@ import type { CommandContext } from '../cli/command.js';
 import { optionalString, requiredString, UsageError, type FlagValues } from '../cli/flags.js';
 import { parseDnsLabel } from '../cli/valueSyntax.js';
 import { ConfigClient, connectionFlags } from './configClient.js';
-import { keepFlag, pruneAfterWrite } from './configSet.js';
+import { describeWrite, keepFlag, pruneAfterWrite } from './configSet.js';
 import { parseConfigMaps } from './manifest.js';
 import { ConfigCommandError, formatRef, subcommand, type ConfigRef } from './subcommand.js';
 
@@ -23,6 +23,9 @@ const description = [
   'prints several) a new version of the config NAMESPACE/NAME of its metadata, in order. The',
   'whole stream is checked first and nothing is written if any document is not a ConfigMap, has',
   'binaryData, no namespace (see --namespace), a value that is no string, or names a config twice.',
+  'A ConfigMap equal to its config\'s current version writes nothing. One with the annotation',
+  'zkleader.io/config-version (as config get -o yaml prints it) is written only while that version',
+  'is still current: an edit of an old copy fails (exit 1) instead of undoing a newer change.',
 ].join('\n');
 
 async function run(flags: FlagValues<typeof importFlags>, _ref: ConfigRef, ctx: CommandContext): Promise<number> {
@@ -40,17 +43,27 @@ async function run(flags: FlagValues<typeof importFlags>, _ref: ConfigRef, ctx: 
   const client = await ConfigClient.connect(flags);
   const done: string[] = [];
   try {
+    // Every stale copy is found before anything is written.
+    for (const map of maps) {
+      if (map.basedOn === undefined) continue;
+      const store = await client.store(map.ref.namespace);
+      try {
+        await client.guard(map.ref.namespace, store.plan(map.ref.namespace, map.ref.name, map.keys, map.basedOn));
+      } catch (err) {
+        throw new ConfigCommandError(`${map.where}: ${(err as Error).message} (nothing imported)`);
+      }
+    }
     for (const map of maps) {
       const store = await client.store(map.ref.namespace);
-      let version: number;
+      let written: { version: number; changed: boolean };
       try {
-        version = await client.guard(map.ref.namespace, store.set(map.ref.namespace, map.ref.name, map.keys, message));
+        written = await client.guard(map.ref.namespace, store.apply(map.ref.namespace, map.ref.name, map.keys, message, map.basedOn));
       } catch (err) {
         const before = done.length > 0 ? ` (${done.join(', ')} imported before it)` : ' (nothing imported)';
         throw new ConfigCommandError(`${map.where}: ${(err as Error).message}${before}`);
       }
       done.push(formatRef(map.ref));
-      ctx.stdout.write(`config ${formatRef(map.ref)} version ${version}\n`);
+      ctx.stdout.write(`${describeWrite(map.ref, written)}\n`);
       await pruneAfterWrite(client, map.ref, flags.keep, ctx);
     }
     return 0;

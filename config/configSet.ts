@@ -32,11 +32,18 @@ const usage =
 
 const description = [
   'Stores a new version of the config with exactly these keys and makes it current; prints its',
-  'number. --from-file and --from-literal mean what they mean to kubectl create configmap. A',
+  'number. --from-file and --from-literal mean what they mean to kubectl create configmap. Keys',
+  "and values equal to the current version's write nothing (the current number is printed). A",
   'version is never changed afterwards; the current one moves only by compare-and-set, so a set',
   'that raced another fails (exit 1) instead of replacing it silently. Versions beyond --keep',
   'are pruned after the write.',
 ].join('\n');
+
+/** `config shop/app version 4`, or `... version 3 (unchanged: ...)` when nothing was written. */
+export function describeWrite(ref: ConfigRef, written: { version: number; changed: boolean }): string {
+  const unchanged = written.changed ? '' : ' (unchanged: the keys are those of the current version; nothing written)';
+  return `config ${formatRef(ref)} version ${written.version}${unchanged}`;
+}
 
 /** Prunes after a write; the write stands whatever happens here, so a failure is a warning. */
 export async function pruneAfterWrite(client: ConfigClient, ref: ConfigRef, keep: number, ctx: CommandContext): Promise<void> {
@@ -55,8 +62,8 @@ async function run(flags: FlagValues<typeof setFlags>, ref: ConfigRef, ctx: Comm
   const client = await ConfigClient.connect(flags);
   try {
     const store = await client.store(ref.namespace);
-    const version = await client.guard(ref.namespace, store.set(ref.namespace, ref.name, keys, flags.message ?? ''));
-    ctx.stdout.write(`config ${formatRef(ref)} version ${version}\n`);
+    const written = await client.guard(ref.namespace, store.apply(ref.namespace, ref.name, keys, flags.message ?? ''));
+    ctx.stdout.write(`${describeWrite(ref, written)}\n`);
     await pruneAfterWrite(client, ref, flags.keep, ctx);
     return 0;
   } finally {

@@ -37,6 +37,8 @@ export interface ImportedConfigMap {
   readonly keys: Record<string, string>;
   /** "document 2", or "document 2, item 3" inside a List. */
   readonly where: string;
+  /** The version it was taken from (annotation zkleader.io/config-version of `config get -o yaml`). */
+  readonly basedOn?: number;
 }
 
 function typeName(value: unknown): string {
@@ -128,5 +130,18 @@ function configMapOf(value: unknown, at: string, defaultNamespace: string | unde
     keys[key] = v;
   }
   if (Object.keys(keys).length === 0) throw new ConfigCommandError(`${where} has no data; a version needs at least one key`);
-  return { ref: { namespace, name }, keys, where };
+  const basedOn = basedOnVersion(metadata.annotations, where);
+  return { ref: { namespace, name }, keys, where, ...(basedOn !== undefined && { basedOn }) };
+}
+
+/** The version named by the zkleader.io/config-version annotation, if any. */
+function basedOnVersion(annotations: unknown, where: string): number | undefined {
+  if (!isRecord(annotations)) return undefined;
+  const raw = annotations[versionAnnotation];
+  if (raw === undefined) return undefined;
+  const n = typeof raw === 'string' && /^\d{1,10}$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= 1)) {
+    throw new ConfigCommandError(`${where}: annotation ${versionAnnotation} is ${JSON.stringify(raw)}, not a version number; it names the version the manifest was taken from — fix it, or remove it to write regardless of the current version`);
+  }
+  return n;
 }

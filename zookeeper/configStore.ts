@@ -58,6 +58,23 @@ export class ConfigConflictError extends ConfigError {
   }
 }
 
+/** apply() with `basedOn`: the config's current version is not the one the change was based on. */
+export class ConfigStaleError extends ConfigError {
+  override readonly name = 'ConfigStaleError';
+  constructor(
+    readonly config: string,
+    readonly basedOn: number,
+    readonly current: number,
+  ) {
+    super(`config ${config} is at version ${current}, not ${basedOn} that this change was based on: it changed meanwhile; take the current version and make the change again, or \`config rollback --to ${basedOn}\` to make ${basedOn} current as it was`);
+  }
+}
+
+function sameKeys(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const names = Object.keys(a);
+  return names.length === Object.keys(b).length && names.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
+}
+
 const nameSyntax = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const keySyntax = /^[-._a-zA-Z0-9]+$/;
 
@@ -135,14 +152,58 @@ export class ConfigStore {
    * bad key or a version over the size limit (before anything is written).
    */
   async set(namespace: string, name: string, keys: Readonly<Record<string, string>>, message = ''): Promise<number> {
-    const path = this.pointerPath(namespace, name);
+    this.checkVersion(namespace, name, keys, message);
+    return this.store(namespace, name, keys, message, await this.pointerOrCreate(namespace, name));
+  }
+
+  /**
+   * What `config set` and `config import` run: like set(), but keys equal to the current
+   * version's write nothing ({changed: false}, the current version), and with `basedOn` a
+   * config whose current version is another one is refused (ConfigStaleError) before
+   * anything is written — the optimistic concurrency of an edited `config get -o yaml`.
+   */
+  async apply(namespace: string, name: string, keys: Readonly<Record<string, string>>, message = '', basedOn?: number): Promise<{ version: number; changed: boolean }> {
+    this.checkVersion(namespace, name, keys, message);
+    const plan = await this.plan(namespace, name, keys, basedOn);
+    if (plan.unchanged) return { version: plan.current, changed: false };
+    return { version: await this.store(namespace, name, keys, message, plan.read ?? (await this.pointerOrCreate(namespace, name))), changed: true };
+  }
+
+  /**
+   * What apply() would do, without writing: `unchanged` when the keys are the current
+   * version's; throws ConfigStaleError when `basedOn` is given and no longer current.
+   * `config import` asks this of every ConfigMap before it writes any.
+   */
+  async plan(
+    namespace: string,
+    name: string,
+    keys: Readonly<Record<string, string>>,
+    basedOn?: number,
+  ): Promise<{ unchanged: boolean; current: number; read: { pointer: ConfigPointer; dataVersion: number } | null }> {
+    const read = await this.pointer(namespace, name);
+    const current = read?.pointer.version ?? 0;
+    if (current > 0) {
+      const node = await this.session.get(`${this.pointerPath(namespace, name)}/${versionNode(current)}`);
+      // A pointer naming a pruned version: nothing to compare with, so a new version is written.
+      if (node && sameKeys(parseVersion(node.data, versionNode(current)).keys, keys)) return { unchanged: true, current, read };
+    }
+    if (basedOn !== undefined && basedOn !== current) throw new ConfigStaleError(`${namespace}/${name}`, basedOn, current);
+    return { unchanged: false, current, read };
+  }
+
+  private checkVersion(namespace: string, name: string, keys: Readonly<Record<string, string>>, message: string): void {
+    parseConfigName(name);
     for (const key of Object.keys(keys)) parseConfigKey(key);
     if (Object.keys(keys).length === 0) throw new ConfigError(`config ${namespace}/${name}: a version needs at least one key`);
     const size = Buffer.byteLength(JSON.stringify({ keys, message, createdAt: this.now().toISOString(), parent: Number.MAX_SAFE_INTEGER }));
     if (size > this.maxBytes) {
       throw new ConfigError(`config ${namespace}/${name}: the version is ${size} bytes, over the ${this.maxBytes} bytes the ZooKeeper ensemble accepts (jute.maxbuffer); split it into several configs`);
     }
-    const read = await this.pointerOrCreate(namespace, name);
+  }
+
+  /** Writes the version as a child of the pointer, then moves the pointer to it by compare-and-set against `read`. */
+  private async store(namespace: string, name: string, keys: Readonly<Record<string, string>>, message: string, read: { pointer: ConfigPointer; dataVersion: number }): Promise<number> {
+    const path = this.pointerPath(namespace, name);
     const data = JSON.stringify({ keys, message, createdAt: this.now().toISOString(), parent: read.pointer.version });
     const created = await this.session.create(`${path}/v-`, data, 'persistent-sequential', this.options.acl);
     const version = versionOf(created.slice(created.lastIndexOf('/') + 1));

@@ -116,6 +116,17 @@ describe('config set', () => {
     expect(await admin.exists(`${root}/shop/_config/dup`)).toBeNull();
   });
 
+  it('keys and values equal to the current version write nothing, whatever the message; the current number is printed', async () => {
+    expect(await config('set', ['shop/same', '--from-literal', 'a=1', '--from-literal', 'b=2'])).toEqual(ok('config shop/same version 1\n'));
+    const unchanged = 'config shop/same version 1 (unchanged: the keys are those of the current version; nothing written)\n';
+    expect(await config('set', ['shop/same', '--from-literal', 'b=2', '--from-literal', 'a=1', '--message', 'again'])).toEqual(ok(unchanged));
+    expect((await store().history('shop', 'same')).map((h) => h.version)).toEqual([1]);
+    // A key more, a key fewer, or one value changed is a new version.
+    expect(await config('set', ['shop/same', '--from-literal', 'a=1'])).toEqual(ok('config shop/same version 2\n'));
+    expect(await config('set', ['shop/same', '--from-literal', 'a=1', '--from-literal', 'b=2'])).toEqual(ok('config shop/same version 3\n'));
+    expect(await config('set', ['shop/same', '--from-literal', 'a=1', '--from-literal', 'b=']).then((r) => r.stdout)).toBe('config shop/same version 4\n');
+  });
+
   it('prunes beyond --keep after each write, never the current version', async () => {
     for (let i = 1; i <= 3; i++) expect((await config('set', ['shop/pruned', '--from-literal', `i=${i}`])).code).toBe(0);
     expect(await config('set', ['shop/pruned', '--from-literal', 'i=4', '--keep', '2'])).toEqual(ok('config shop/pruned version 4\npruned versions 1, 2 of shop/pruned (--keep 2)\n'));
@@ -227,9 +238,15 @@ describe('config get', () => {
     expect(() => new ConfigMap(manifest as never).validate()).not.toThrow();
   });
 
-  it('-o yaml round-trips through config import: the same keys become the next version', async () => {
+  it('-o yaml round-trips through config import: an old version, its annotation taken out, becomes the next version', async () => {
     const yaml = (await config('get', ['shop/app', '--version', '1', '-o', 'yaml'])).stdout;
-    expect(await config('import', ['-f', '-'], { input: yaml })).toEqual(ok('config shop/app version 3\n'));
+    // As it was printed it names version 1, which is not current: refused, as kubectl refuses a stale resourceVersion.
+    expect(expectOneLineError(await config('import', ['-f', '-'], { input: yaml }), 1, 'import')).toBe(
+      'document 1 (ConfigMap shop/app): config shop/app is at version 2, not 1 that this change was based on: it changed meanwhile; take the current version and make the change again, or `config rollback --to 1` to make 1 current as it was (nothing imported)',
+    );
+    const unannotated = yaml.replace(/\n {2}annotations:\n.*\n/, '\n');
+    expect(unannotated).not.toContain('config-version');
+    expect(await config('import', ['-f', '-'], { input: unannotated })).toEqual(ok('config shop/app version 3\n'));
     expect((await store().get('shop', 'app')).keys).toEqual((await store().get('shop', 'app', 1)).keys);
     expect((await config('rollback', ['shop/app', '--to', '2'])).code).toBe(0);
   });
@@ -332,9 +349,10 @@ describe('config import', () => {
     expect((await store().get('imp', 'listed')).keys).toEqual({ a: '1' });
   });
 
-  it('reads standard input with -f -', async () => {
+  it('reads standard input with -f -; ConfigMaps equal to their current version write nothing', async () => {
+    const unchanged = ' (unchanged: the keys are those of the current version; nothing written)';
     expect(await config('import', ['-f', '-', '-n', 'imp', '--message', 'from CI'], { input: multi.replace('<h1>hi</h1>', '<h1>hello</h1>') })).toEqual(
-      ok('config imp/web version 2\nconfig imp/worker version 2\nconfig imp/listed version 2\n'),
+      ok(`config imp/web version 2\nconfig imp/worker version 1${unchanged}\nconfig imp/listed version 1${unchanged}\n`),
     );
     expect(await store().get('imp', 'web')).toMatchObject({ version: 2, keys: { 'index.html': '<h1>hello</h1>\n', port: '80' }, message: 'from CI' });
   });
@@ -355,6 +373,48 @@ describe('config import', () => {
     expect(expectOneLineError(result, 1, 'import')).toContain(message);
     expect(await admin.getChildren(`${root}/imp/_config`)).toEqual(before);
     expect((await store().get('imp', 'web')).version).toBe(2);
+  });
+
+  it('an import of what is already current writes nothing (re-running it is safe)', async () => {
+    const path = file('again.yaml', multi);
+    const before = (await store().history('imp', 'web')).length;
+    await config('import', ['-f', path, '-n', 'imp']);
+    const again = await config('import', ['-f', path, '-n', 'imp']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^config imp\/web version (\d+) \(unchanged: the keys are those of the current version; nothing written\)\nconfig imp\/worker version \d+ \(unchanged/);
+    expect((await store().history('imp', 'web')).length).toBe(before + 1);
+  });
+
+  it('a manifest from config get -o yaml is written only while the version it names is current: an edit of an old copy fails and writes nothing', async () => {
+    expect((await config('set', ['imp/edited', '--from-literal', 'mode=blue'])).code).toBe(0);
+    const exported = (await config('get', ['imp/edited', '-o', 'yaml'])).stdout;
+    expect(exported).toContain('zkleader.io/config-version: "1"');
+    // Edited and imported: version 2, based on 1.
+    expect(await config('import', ['-f', '-'], { input: exported.replace('mode: blue', 'mode: green') })).toEqual(ok('config imp/edited version 2\n'));
+    // The same old copy edited differently: version 1 is no longer current. A fresh
+    // ConfigMap before it in the stream is not written either: every copy is checked first.
+    const fresh = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: fresh, namespace: imp}\ndata: {a: b}\n---\n';
+    const stale = await config('import', ['-f', '-'], { input: fresh + exported.replace('mode: blue', 'mode: red') });
+    expect(expectOneLineError(stale, 1, 'import')).toBe(
+      'document 2 (ConfigMap imp/edited): config imp/edited is at version 2, not 1 that this change was based on: it changed meanwhile; take the current version and make the change again, or `config rollback --to 1` to make 1 current as it was (nothing imported)',
+    );
+    expect((await store().get('imp', 'edited')).keys).toEqual({ mode: 'green' });
+    expect(await admin.exists(`${root}/imp/_config/fresh`)).toBeNull();
+    // The old copy as it was equals nothing current either; the copy of version 2 is equal: nothing to write.
+    const current = (await config('get', ['imp/edited', '-o', 'yaml'])).stdout;
+    expect((await config('import', ['-f', '-'], { input: current })).stdout).toBe('config imp/edited version 2 (unchanged: the keys are those of the current version; nothing written)\n');
+    // Without the annotation, an import writes regardless.
+    const unannotated = exported.replace(/\n {2}annotations:\n.*\n/, '\n').replace('mode: blue', 'mode: red');
+    expect(unannotated).not.toContain('config-version');
+    expect(await config('import', ['-f', '-'], { input: unannotated })).toEqual(ok('config imp/edited version 3\n'));
+  });
+
+  it('refuses an annotation zkleader.io/config-version that is no version number', async () => {
+    const input = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: badver\n  namespace: imp\n  annotations: {zkleader.io/config-version: "latest"}\ndata: {a: b}\n';
+    expect(expectOneLineError(await config('import', ['-f', '-'], { input }), 1, 'import')).toBe(
+      'document 1 (ConfigMap imp/badver): annotation zkleader.io/config-version is "latest", not a version number; it names the version the manifest was taken from — fix it, or remove it to write regardless of the current version',
+    );
+    expect(await admin.exists(`${root}/imp/_config/badver`)).toBeNull();
   });
 
   it('refuses a namespace that disagrees with --namespace, and an unreadable file (exit 2)', async () => {
