@@ -5,6 +5,7 @@ import { candidatePrefix, electionOrder, type CandidateNode } from './candidateN
 import { parseCandidateData, sameOutcome, type CandidateData, type ElectionSnapshot, type MemberIdentity } from './electionSnapshot.js';
 import { creatorAllAcl, type AclEntry, type DigestCredential } from './credentials.js';
 import { childrenOrEmpty, ZooKeeperCode, ZooKeeperError, ZooKeeperSession, type ZnodeStat } from './session.js';
+import { SessionLease } from './sessionLease.js';
 
 /**
  * The election's own states (Curator LeaderLatch style):
@@ -113,11 +114,7 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
   private knownChildren = '';
   private readonly identities = new Map<string, MemberIdentity>();
   private snapshot: ElectionSnapshot | null = null;
-  private renewedAt: number | null = null;
-  /** When the current session's handle was made: its creation, a write through the quorum's leader, came later. */
-  private sessionStartedAt = 0;
-  /** Send times of the current session's renewals, oldest first (the last few). */
-  private renewals: number[] = [];
+  private readonly lease = new SessionLease(() => Math.min(this.options.sessionTimeoutMs, this.sessionTimeoutMs()));
   private lostTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private reopenTimer: NodeJS.Timeout | undefined;
@@ -201,11 +198,6 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
     return this.session?.everConnected ? this.session.negotiatedTimeoutMs : this.options.sessionTimeoutMs;
   }
 
-  /** The lease: two thirds of the shorter of what we asked for and what the server granted. */
-  private leaseMs(): number {
-    return Math.floor((Math.min(this.options.sessionTimeoutMs, this.sessionTimeoutMs()) * 2) / 3);
-  }
-
   private isStale(gen: number): boolean {
     return gen !== this.generation || this.electionState === 'closed';
   }
@@ -270,8 +262,7 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
       if (!this.isStale(gen)) this.requestCheck();
     };
     this.uuid = randomUUID();
-    this.sessionStartedAt = this.now();
-    this.renewals = [];
+    this.lease.newSession(this.now());
     this.ownNode = null;
     this.createUncertain = false;
     this.knownChildren = '';
@@ -507,20 +498,20 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
 
   /** A check decided: renew the lease from its synced reads and publish, unless they came too late. */
   private conclude(sentAt: number, outcome: Outcome): void {
-    this.renew(sentAt);
+    this.lease.renew(sentAt);
     this.failedChecks = 0;
     this.deniedMessage = null;
     if (this.checkFailed) {
       this.checkFailed = false;
       this.emit('problem', null);
     }
-    if (!this.leaseValid()) {
+    if (!this.lease.valid(this.now())) {
       // The answers came too late, or after a pause: no renewal the quorum has surely heard of
       // is recent enough. Once this one is old enough to anchor the lease, check again.
       this.log.warn({ sentAt: new Date(sentAt).toISOString() }, 'no lease from this check (no renewal old enough to anchor it); checking again shortly');
       this.suspend();
       clearTimeout(this.checkRetryTimer);
-      this.checkRetryTimer = setTimeout(() => this.requestCheck(), Math.ceil(this.anchorAgeMs()) + 10);
+      this.checkRetryTimer = setTimeout(() => this.requestCheck(), Math.ceil(this.lease.anchorAgeMs) + 10);
       return;
     }
     this.setState(outcome.state === 'leader' ? 'leader' : 'follower');
@@ -715,8 +706,8 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
         return;
       }
       if ((this.electionState === 'leader' || this.electionState === 'follower') && this.snapshot) {
-        this.renew(sent);
-        if (this.leaseValid()) this.publish(this.snapshot);
+        this.lease.renew(sent);
+        if (this.lease.valid(this.now())) this.publish(this.snapshot);
       }
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, 'heartbeat failed');
@@ -724,46 +715,6 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
   }
 
   // --- the lease -------------------------------------------------------------------------------
-
-  private renew(sentAt: number): void {
-    this.renewedAt = Math.max(this.renewedAt ?? 0, sentAt);
-    const renewals = [...this.renewals, sentAt].sort((a, b) => a - b);
-    // Only the newest renewal that can anchor the lease (see leaseEnd) and those after it matter.
-    const cutoff = this.renewedAt - this.anchorAgeMs();
-    let newestAnchor = -1;
-    renewals.forEach((sent, i) => {
-      if (sent <= cutoff) newestAnchor = i;
-    });
-    this.renewals = renewals.slice(Math.max(0, newestAnchor));
-  }
-
-  /** How much older than the latest renewal one must be to anchor the lease: T/6 ≥ tickTime/2. */
-  private anchorAgeMs(): number {
-    return Math.min(this.options.sessionTimeoutMs, this.sessionTimeoutMs()) / 6;
-  }
-
-  /**
-   * When the lease ends. A completed sync proves the session alive, but its own touch reaches
-   * the quorum's leader only with the follower's next ping answer (every tickTime/2), and a
-   * server cut off right after the sync never sends it. The touch of an earlier renewal, one
-   * sent at least T/6 before the latest (tickTime/2 ≤ T/6 under the lease condition), was
-   * reported before the latest sync went through; the session's creation, a write through
-   * the leader, counts likewise. The quorum expires the session no earlier than T after that
-   * anchor: the lease ends at anchor + 2/3 T, a third of T before.
-   */
-  private leaseEnd(): number | null {
-    // No renewal in this session yet: no lease (the last session's ended with it).
-    if (this.renewedAt === null || this.renewals.length === 0) return null;
-    const cutoff = this.renewedAt - this.anchorAgeMs();
-    let anchor = this.sessionStartedAt;
-    for (const sent of this.renewals) if (sent <= cutoff) anchor = Math.max(anchor, sent);
-    return anchor + this.leaseMs();
-  }
-
-  private leaseValid(): boolean {
-    const end = this.leaseEnd();
-    return end !== null && end > this.now();
-  }
 
   /** At validUntil, a decided outcome that was not renewed is withdrawn (see onLeaseLapsed). */
   private armLease(validUntil: Date): void {
@@ -814,7 +765,8 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
   private publish(outcome: Outcome, final = false): void {
     if (this.electionState === 'closed' && !final) return;
     const previous = this.snapshot;
-    const leaseEnd = this.leaseEnd();
+    const leaseEnd = this.lease.end();
+    const renewedAt = this.lease.renewedAt;
     const draft: ElectionSnapshot = {
       state: outcome.state,
       leader: outcome.leader,
@@ -822,7 +774,7 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
       members: outcome.members,
       isLeader: outcome.state === 'leader',
       since: new Date(this.now()),
-      renewedAt: this.renewedAt === null ? null : new Date(this.renewedAt),
+      renewedAt: renewedAt === null ? null : new Date(renewedAt),
       validUntil: leaseEnd === null ? null : new Date(leaseEnd),
     };
     const changed = previous === null || !sameOutcome(previous, draft);
