@@ -127,7 +127,7 @@ function configMapOf(value: unknown, at: string, defaultNamespace: string | unde
     }
     // The API server refuses what is no string (`port: 8080`); quote such values.
     if (typeof v !== 'string') throw new ConfigCommandError(`${where}: data.${key} is ${typeName(v)}; ConfigMap values are strings: quote it`);
-    keys[key] = v;
+    Object.defineProperty(keys, key, { value: v, enumerable: true, writable: true, configurable: true });
   }
   if (Object.keys(keys).length === 0) throw new ConfigCommandError(`${where} has no data; a version needs at least one key`);
   const basedOn = basedOnVersion(metadata.annotations, where);

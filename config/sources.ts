@@ -94,7 +94,8 @@ export async function readSources(sources: Sources, maxBytes = DEFAULT_MAX_VERSI
     const earlier = origin.get(key);
     if (earlier !== undefined) throw new UsageError(`${where}: key ${JSON.stringify(key)} is given twice (also by ${earlier})`);
     origin.set(key, where);
-    keys[key] = value;
+    // A key named __proto__ is a ConfigMap key like any other: an own property, not the prototype.
+    Object.defineProperty(keys, key, { value, enumerable: true, writable: true, configurable: true });
   };
 
   for (const source of sources.fromFile) {

@@ -95,8 +95,9 @@ export async function runDemo(out: Writable): Promise<number> {
     show(`$ zkleader config rollback ${namespace}/${configName} --previous`);
     const rollbackAt = Date.now();
     out.write(`${await configCli('rollback', `${namespace}/${configName}`, '--previous')}\n`);
-    const rollbackMs = await untilConfigEverywhere(cluster, 1, rollbackAt);
-    say(`config version 1 again on all ${replicas} pods ${rollbackMs} ms after \`config rollback\` began`);
+    // A rollback stores the keys of version 1 as version 3 (as Helm makes a new revision).
+    const rollbackMs = await untilConfigEverywhere(cluster, 3, rollbackAt);
+    say(`config version 3 (the keys of version 1) on all ${replicas} pods ${rollbackMs} ms after \`config rollback\` began`);
     out.write(await configTable(cluster));
     show(`$ kubectl get pods -n ${namespace} -l ${roleLabel}=leader   # GET /api/v1/namespaces/${namespace}/pods?labelSelector=${roleLabel}%3Dleader, via @kubernetes/client-node`);
     out.write(podTable(await cluster.labelledLeaders(namespace)));

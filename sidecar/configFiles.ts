@@ -1,6 +1,6 @@
-import { mkdir, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { ConfigVersion } from '../zookeeper/configStore.js';
+import { mkdir, mkdtemp, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { parseConfigKey, type ConfigVersion } from '../zookeeper/configStore.js';
 
 /** What `<dir>/config.json` and `GET /config` say of one config. */
 export interface ConfigSummary {
@@ -11,7 +11,7 @@ export interface ConfigSummary {
 
 /**
  * Writes configs under `<dir>/config/<NAME>/` the way the kubelet writes ConfigMap volumes
- * (AtomicWriter): all keys of a version go into a new directory `..v<N>-<time>`, then the
+ * (AtomicWriter): all keys of a version go into a new directory `..v<N>-<time>-<random>`, then the
  * symlink `..data` is switched to it with one rename, and each `<KEY>` is a symlink to
  * `..data/<KEY>`. A reader that resolves `..data` once sees the keys of one version; the
  * previous version's directory is kept until the next switch, so a reader that resolved it
@@ -45,8 +45,10 @@ export class ConfigFileWriter {
       const base = join(this.dir, 'config', name);
       await mkdir(base, { recursive: true });
       const keys = Object.keys(version.keys).sort();
-      const dataDir = `..v${version.version}-${now.getTime()}`;
-      await mkdir(join(base, dataDir));
+      // The store refuses such keys; a file name is checked here too, where it matters.
+      for (const key of keys) parseConfigKey(key);
+      // Unique even for the same version twice within a millisecond (v1, v2, v1 again).
+      const dataDir = basename(await mkdtemp(join(base, `..v${version.version}-${now.getTime()}-`)));
       for (const key of keys) await writeFile(join(base, dataDir, key), version.keys[key] ?? '');
       const before = await readlink(join(base, '..data')).catch(() => null);
       await rm(join(base, '..data_tmp'), { force: true });

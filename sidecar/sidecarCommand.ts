@@ -215,7 +215,10 @@ function startConfigs(flags: SidecarFlags, names: readonly string[], log: Logger
         log.info({ config: name, version: version.version, keys: Object.keys(version.keys).length }, 'config written');
         if (api) void api.events.record('ConfigUpdated', `${flags['pod-name']} wrote config ${flags.namespace}/${name} version ${version.version}`);
       },
-      (err: Error) => log.error({ config: name, err: err.message }, 'cannot write config files'),
+      (err: Error) => {
+        log.error({ config: name, err: err.message }, 'cannot write config files; reading the config again shortly');
+        watcher.invalidate(name);
+      },
     );
   });
   watcher.start();

@@ -86,9 +86,14 @@ export function parseConfigName(raw: string): string {
   return raw;
 }
 
+/** ConfigMap key syntax (letters, digits, "-", "_", "."; ≤ 253; not "." nor starting with ".."). */
+export function isConfigKey(raw: string): boolean {
+  return raw.length > 0 && raw.length <= 253 && keySyntax.test(raw) && raw !== '.' && !raw.startsWith('..');
+}
+
 /** A key: ConfigMap key syntax (letters, digits, "-", "_", "."; ≤ 253; not "." or ".."). */
 export function parseConfigKey(raw: string): string {
-  if (raw.length === 0 || raw.length > 253 || !keySyntax.test(raw) || raw === '.' || raw.startsWith('..')) {
+  if (!isConfigKey(raw)) {
     throw new ConfigError(`config key ${JSON.stringify(raw)} must be letters, digits, "-", "_" or "." (at most 253 characters, not "." nor starting with "..")`);
   }
   return raw;
@@ -103,10 +108,11 @@ function versionOf(node: string): number | null {
   return m?.[1] ? Number(m[1]) + 1 : null;
 }
 
-function parsePointer(data: Buffer, path: string): ConfigPointer {
+/** A pointer node's data; ConfigError naming the node when it is no {"version": N} document. */
+export function parsePointer(data: Buffer, path: string): ConfigPointer {
   try {
-    const p = JSON.parse(data.toString('utf8') || '{"version":0}') as Partial<ConfigPointer>;
-    if (typeof p.version !== 'number' || !Number.isInteger(p.version) || p.version < 0) throw new Error('no version');
+    const p = JSON.parse(data.toString('utf8') || '{"version":0}') as Partial<ConfigPointer> | null;
+    if (p === null || typeof p.version !== 'number' || !Number.isInteger(p.version) || p.version < 0) throw new Error('no version');
     return { version: p.version, previous: typeof p.previous === 'number' ? p.previous : null, updatedAt: typeof p.updatedAt === 'string' ? p.updatedAt : null };
   } catch {
     throw new ConfigError(`config pointer ${path} is not a {"version": N} document`);
@@ -212,19 +218,26 @@ export class ConfigStore {
     return version;
   }
 
-  /** Makes an existing version current again (`--to N`, or the previous one). */
-  async rollback(namespace: string, name: string, to: number | 'previous'): Promise<number> {
-    const path = this.pointerPath(namespace, name);
+  /**
+   * Makes the keys of a stored version current again (`--to N`, or the previous one) by
+   * storing them as a new version (message "rollback to version N" unless given), as Helm's
+   * rollback makes a new revision. So the pointer only ever moves to a version its mover has
+   * just written: a prune running meanwhile (which spares everything newer than the current
+   * version it read) can never leave the pointer naming a deleted version. Keys equal to the
+   * current version's write nothing ({changed: false}). Conflicts as set().
+   */
+  async rollback(namespace: string, name: string, to: number | 'previous', message?: string): Promise<{ version: number; changed: boolean; target: number; from: number }> {
     const read = await this.pointer(namespace, name);
     if (!read || read.pointer.version === 0) throw new ConfigError(`config ${namespace}/${name} does not exist`);
+    const from = read.pointer.version;
     const target = to === 'previous' ? read.pointer.previous : to;
     if (target === null) throw new ConfigError(`config ${namespace}/${name} has no previous version to roll back to`);
-    if (!(await this.session.exists(`${path}/${versionNode(target)}`))) {
-      throw new ConfigError(`config ${namespace}/${name} has no version ${target} (never made, or pruned beyond --keep)`);
-    }
-    if (target === read.pointer.version) return target;
-    await this.compareAndSet(namespace, name, read, target);
-    return target;
+    const source = await this.get(namespace, name, target);
+    if (target === from) return { version: from, changed: false, target, from };
+    const current = await this.session.get(`${this.pointerPath(namespace, name)}/${versionNode(from)}`);
+    if (current && sameKeys(parseVersion(current.data, versionNode(from)).keys, source.keys)) return { version: from, changed: false, target, from };
+    const version = await this.store(namespace, name, source.keys, message ?? `rollback to version ${target}`, read);
+    return { version, changed: true, target, from };
   }
 
   /** A version (the current one by default) with its keys. */
@@ -268,7 +281,10 @@ export class ConfigStore {
 
   /**
    * Deletes the oldest versions beyond the newest `keep`, never the current one nor the
-   * one `--previous` would roll back to. Returns the versions deleted.
+   * one `--previous` would roll back to, nor any newer than the current one: such a version
+   * may be a set's, stored and on its way to becoming current by compare-and-set. (A version
+   * older than the current one never becomes current again: a rollback copies its keys.)
+   * Returns the versions deleted.
    */
   async prune(namespace: string, name: string, keep = DEFAULT_KEEP): Promise<number[]> {
     if (!Number.isInteger(keep) || keep < 1) throw new ConfigError(`--keep must be a whole number of at least 1, got ${keep}`);
@@ -281,7 +297,7 @@ export class ConfigStore {
     });
     const sorted = versions.sort((a, b) => b - a);
     const protectedVersions = new Set([read.pointer.version, read.pointer.previous]);
-    const doomed = sorted.slice(keep).filter((v) => !protectedVersions.has(v));
+    const doomed = sorted.slice(keep).filter((v) => !protectedVersions.has(v) && v < read.pointer.version);
     for (const version of doomed) await this.session.delete(`${path}/${versionNode(version)}`);
     return doomed.sort((a, b) => a - b);
   }
@@ -371,13 +387,19 @@ function parseVersion(data: Buffer, path: string): Omit<ConfigVersion, 'version'
   try {
     const v = JSON.parse(data.toString('utf8')) as { keys?: unknown; message?: unknown; createdAt?: unknown; parent?: unknown };
     if (!v.keys || typeof v.keys !== 'object' || Array.isArray(v.keys) || Object.values(v.keys).some((x) => typeof x !== 'string')) throw new Error('keys');
+    const names = Object.keys(v.keys);
+    if (names.length === 0) throw new Error('keys');
+    // Written by hand (the admin can): a key that is no ConfigMap key never reaches a file name.
+    const bad = names.find((k) => !isConfigKey(k));
+    if (bad !== undefined) throw new ConfigError(`config version ${path} has the key ${JSON.stringify(bad)}, which is no ConfigMap key: refused`);
     return {
       keys: v.keys as Record<string, string>,
       message: typeof v.message === 'string' ? v.message : '',
       createdAt: typeof v.createdAt === 'string' ? v.createdAt : '',
       parent: typeof v.parent === 'number' ? v.parent : 0,
     };
-  } catch {
-    throw new ConfigError(`config version ${path} is not a {"keys": {...}} document`);
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`config version ${path} is not a {"keys": {...}} document with at least one key`);
   }
 }

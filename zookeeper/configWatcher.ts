@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { ConfigError, ConfigStore, type ConfigVersion } from './configStore.js';
+import { ConfigError, ConfigStore, parsePointer, type ConfigVersion } from './configStore.js';
 import type { DigestCredential } from './credentials.js';
 import { checkRetryDelayMs } from './election.js';
 import { ZooKeeperCode, ZooKeeperError, ZooKeeperSession } from './session.js';
@@ -36,7 +36,9 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
   private stopped = false;
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
-  private readonly current = new Map<string, number>();
+  private connectTimer: NodeJS.Timeout | undefined;
+  /** The version on disk of each config, and its pointer's czxid: a config deleted and made again numbers from 1 anew. */
+  private readonly current = new Map<string, { version: number; pointer: string }>();
   private readonly reading = new Map<string, boolean>();
   private readonly again = new Set<string>();
   private readonly readRetry = new Map<string, NodeJS.Timeout>();
@@ -53,6 +55,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
     this.stopped = true;
     this.generation++;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.connectTimer);
     for (const timer of this.readRetry.values()) clearTimeout(timer);
     this.session?.close();
     this.session = null;
@@ -60,7 +63,18 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
 
   /** The version on disk of each config that has one. */
   versions(): ReadonlyMap<string, number> {
-    return this.current;
+    return new Map([...this.current].map(([name, { version }]) => [name, version]));
+  }
+
+  /**
+   * The version handed out could not be put on disk: forget it and read the config again
+   * after a delay (growing while it keeps failing), so a later attempt writes it.
+   */
+  invalidate(name: string): void {
+    this.current.delete(name);
+    const gen = this.generation;
+    clearTimeout(this.readRetry.get(name));
+    this.readRetry.set(name, setTimeout(() => this.read(name, gen), checkRetryDelayMs(++this.failures)));
   }
 
   private async open(): Promise<void> {
@@ -79,6 +93,16 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
     if (gen !== this.generation) return;
     const session = new ZooKeeperSession({ connectString: this.options.connectString, sessionTimeoutMs: this.options.sessionTimeoutMs, ...(credential ? { credential } : {}) });
     this.session = session;
+    // A handle that never connects (servers down, a name that does not resolve yet) is
+    // replaced, as the election replaces its own.
+    clearTimeout(this.connectTimer);
+    this.connectTimer = setTimeout(() => {
+      if (gen !== this.generation || this.stopped || session.everConnected) return;
+      this.options.logger.warn({ zookeeper: this.options.connectString }, 'no ZooKeeper connection for configs yet; retrying with a new handle');
+      this.generation++;
+      session.close();
+      this.retry(this.generation);
+    }, this.options.sessionTimeoutMs);
     session.on('connected', () => {
       if (gen !== this.generation) return;
       this.failures = 0;
@@ -128,15 +152,20 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
         this.emit('problem', name, `config ${this.options.namespace}/${name} does not exist (create it with \`zkleader config set ${this.options.namespace}/${name} ...\`)`);
         return;
       }
-      const { version } = JSON.parse(node.data.toString('utf8') || '{"version":0}') as { version?: unknown };
-      if (typeof version !== 'number' || version === 0) {
+      const { version } = parsePointer(node.data, path);
+      if (version === 0) {
         this.emit('problem', name, `config ${this.options.namespace}/${name} has no version yet`);
         return;
       }
-      if (this.current.get(name) === version) return;
+      const onDisk = this.current.get(name);
+      if (onDisk?.version === version && onDisk.pointer === node.stat.czxid) {
+        // Back to what is on disk (e.g. after a pointer that named a missing version).
+        this.emit('problem', name, null);
+        return;
+      }
       const value = await store.get(this.options.namespace, name, version);
       if (gen !== this.generation) return;
-      this.current.set(name, version);
+      this.current.set(name, { version, pointer: node.stat.czxid });
       this.emit('problem', name, null);
       this.emit('update', name, value);
     } catch (err) {

@@ -288,17 +288,20 @@ describe('config history and rollback', () => {
     });
   });
 
-  it('rollback --previous goes back, twice goes forth again; --to N makes N current; each prints the now-current version', async () => {
-    expect(await config('rollback', ['shop/rb', '--previous'])).toEqual(ok('config shop/rb version 2 (rolled back from 3)\n'));
+  it('rollback --previous goes back, twice goes forth again; --to N brings the keys of N back; each stores a new version and prints it', async () => {
+    expect(await config('rollback', ['shop/rb', '--previous'])).toEqual(ok('config shop/rb version 4 (the keys of version 2, rolled back from 3)\n'));
     expect(await config('get', ['shop/rb', '--key', 'mode'])).toEqual(ok('b'));
-    expect(await config('rollback', ['shop/rb', '--previous'])).toEqual(ok('config shop/rb version 3 (rolled back from 2)\n'));
-    expect(await config('rollback', ['shop/rb', '--to', '1'])).toEqual(ok('config shop/rb version 1 (rolled back from 3)\n'));
+    expect(await config('rollback', ['shop/rb', '--previous'])).toEqual(ok('config shop/rb version 5 (the keys of version 3, rolled back from 4)\n'));
+    expect(await config('get', ['shop/rb', '--key', 'mode'])).toEqual(ok('c'));
+    expect(await config('rollback', ['shop/rb', '--to', '1'])).toEqual(ok('config shop/rb version 6 (the keys of version 1, rolled back from 5)\n'));
     expect(await config('get', ['shop/rb', '--key', 'mode'])).toEqual(ok('a'));
-    expect(await config('rollback', ['shop/rb', '--to', '1'])).toEqual(ok('config shop/rb version 1 (it was current already)\n'));
-    expect((await config('history', ['shop/rb'])).stdout).toMatch(/\n1 +\S+ +\* +- +first\n/);
-    // A rollback writes no version: the next set is 4, on top of 1.
-    expect(await config('set', ['shop/rb', '--from-literal', 'mode=d'])).toEqual(ok('config shop/rb version 4\n'));
-    expect((await store().get('shop', 'rb')).parent).toBe(1);
+    expect(await config('rollback', ['shop/rb', '--to', '1'])).toEqual(ok('config shop/rb version 6 (the keys of version 1 are current already; nothing written)\n'));
+    expect(await config('rollback', ['shop/rb', '--to', '6'])).toEqual(ok('config shop/rb version 6 (it was current already; nothing written)\n'));
+    expect((await config('history', ['shop/rb'])).stdout).toMatch(/\n6 +\S+ +\* +5 +rollback to version 1\n/);
+    expect(await config('set', ['shop/rb', '--from-literal', 'mode=d'])).toEqual(ok('config shop/rb version 7\n'));
+    expect((await store().get('shop', 'rb')).parent).toBe(6);
+    // --keep prunes after a rollback too.
+    expect((await config('rollback', ['shop/rb', '--previous', '--keep', '2'])).stdout).toBe('config shop/rb version 8 (the keys of version 6, rolled back from 7)\npruned versions 1, 2, 3, 4, 5, 6 of shop/rb (--keep 2)\n');
   });
 
   it('a version never made, a config that does not exist, exit 1; --to with --previous, or neither, exit 2', async () => {

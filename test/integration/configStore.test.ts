@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ConfigConflictError, ConfigError, ConfigStore } from '../../zookeeper/configStore.js';
 import { creatorAllAcl, digestId, type DigestCredential } from '../../zookeeper/credentials.js';
 import { ensureTenant, lockRoot } from '../../zookeeper/tenants.js';
+import type { ZooKeeperSession } from '../../zookeeper/session.js';
 import { resultCode, SessionPool } from '../support/zookeeperSessions.js';
 import { testAdminCredential, ZooKeeperEnsemble } from '../support/zookeeperEnsemble.js';
 
@@ -23,6 +24,32 @@ afterAll(async () => {
 
 async function store(): Promise<ConfigStore> {
   return new ConfigStore(await pool.open(), { root });
+}
+
+/** A session whose first call of `method` waits until released: interleavings made exact. */
+function holdFirst(session: ZooKeeperSession, method: 'set' | 'delete'): { session: ZooKeeperSession; reached: Promise<void>; release: () => void } {
+  let onReached!: () => void;
+  let release!: () => void;
+  const reached = new Promise<void>((r) => (onReached = r));
+  const released = new Promise<void>((r) => (release = r));
+  let held = false;
+  const proxy = new Proxy(session, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== 'function') return value;
+      const fn = value as (...a: unknown[]) => unknown;
+      if (prop !== method) return fn.bind(target);
+      return async (...args: unknown[]) => {
+        if (!held) {
+          held = true;
+          onReached();
+          await released;
+        }
+        return fn.apply(target, args);
+      };
+    },
+  });
+  return { session: proxy, reached, release };
 }
 
 async function thrown(promise: Promise<unknown>): Promise<Error> {
@@ -47,17 +74,88 @@ describe('the config store', () => {
     ]);
   });
 
-  it('rolls back to the previous version and to a given one; a version never made or pruned is refused by number', async () => {
+  it('rolls back by storing the keys of the previous or a given version as a new one; keys already current write nothing; a version never made is refused by number', async () => {
     const s = await store();
     for (const mode of ['a', 'b', 'c']) await s.set('shop', 'rb', { mode });
-    expect(await s.rollback('shop', 'rb', 'previous')).toBe(2);
-    expect((await s.get('shop', 'rb')).keys).toEqual({ mode: 'b' });
-    expect(await s.rollback('shop', 'rb', 'previous')).toBe(3);
-    expect(await s.rollback('shop', 'rb', 1)).toBe(1);
-    expect((await s.get('shop', 'rb')).keys).toEqual({ mode: 'a' });
+    expect(await s.rollback('shop', 'rb', 'previous')).toEqual({ version: 4, changed: true, target: 2, from: 3 });
+    expect(await s.get('shop', 'rb')).toMatchObject({ version: 4, keys: { mode: 'b' }, message: 'rollback to version 2', parent: 3 });
+    // --previous again goes forth: the keys of 3.
+    expect(await s.rollback('shop', 'rb', 'previous')).toEqual({ version: 5, changed: true, target: 3, from: 4 });
+    expect((await s.get('shop', 'rb')).keys).toEqual({ mode: 'c' });
+    expect(await s.rollback('shop', 'rb', 1, 'back to a')).toEqual({ version: 6, changed: true, target: 1, from: 5 });
+    expect(await s.get('shop', 'rb')).toMatchObject({ keys: { mode: 'a' }, message: 'back to a' });
+    // The keys of 1 are current (as 6), and 6 is current: nothing written either way.
+    expect(await s.rollback('shop', 'rb', 1)).toEqual({ version: 6, changed: false, target: 1, from: 6 });
+    expect(await s.rollback('shop', 'rb', 6)).toEqual({ version: 6, changed: false, target: 6, from: 6 });
+    expect((await s.history('shop', 'rb')).map((h) => h.version)).toEqual([1, 2, 3, 4, 5, 6]);
     expect((await thrown(s.rollback('shop', 'rb', 9))).message).toBe('config shop/rb has no version 9 (never made, or pruned beyond --keep)');
     expect((await thrown(s.rollback('shop', 'missing', 1))).message).toBe('config shop/missing does not exist');
   });
+
+  it('a prune racing two sets that have stored their versions spares both: the one whose compare-and-set wins stays readable', async () => {
+    const admin = await store();
+    for (let i = 1; i <= 5; i++) await admin.set('shop', 'race1', { i: String(i) });
+    // Two writers read pointer {5}, store 6 and 7, and wait just before their compare-and-set.
+    const w1 = holdFirst(await pool.open(), 'set');
+    const w2 = holdFirst(await pool.open(), 'set');
+    const r1 = new ConfigStore(w1.session, { root }).set('shop', 'race1', { i: 'writer-1' });
+    await w1.reached;
+    const r2 = new ConfigStore(w2.session, { root }).set('shop', 'race1', { i: 'writer-2' });
+    await w2.reached;
+    // A third process's `--keep 1` prune runs now: 6 and 7 are newer than the current 5.
+    expect(await admin.prune('shop', 'race1', 1)).toEqual([1, 2, 3]);
+    w1.release();
+    expect(await r1).toBe(6);
+    w2.release();
+    expect(await thrown(r2)).toBeInstanceOf(ConfigConflictError);
+    expect(await admin.get('shop', 'race1')).toMatchObject({ version: 6, keys: { i: 'writer-1' } });
+  });
+
+  it('a prune racing a rollback never leaves the pointer naming a deleted version: the rollback copies the keys it read', async () => {
+    const admin = await store();
+    for (let i = 1; i <= 5; i++) await admin.set('shop', 'race2', { i: String(i) });
+    // rollback --to 2 has read version 2 and waits before its compare-and-set.
+    const rb = holdFirst(await pool.open(), 'set');
+    const rolled = new ConfigStore(rb.session, { root }).rollback('shop', 'race2', 2);
+    await rb.reached;
+    // A `--keep 2` prune deletes 2 meanwhile (the pointer it read: {5, previous 4}).
+    expect(await admin.prune('shop', 'race2', 2)).toEqual([1, 2, 3]);
+    rb.release();
+    expect(await rolled).toEqual({ version: 6, changed: true, target: 2, from: 5 });
+    expect(await admin.get('shop', 'race2')).toMatchObject({ version: 6, keys: { i: '2' } });
+  });
+
+  it('eight writers setting and pruning (--keep 1) at once: the current version is always readable, and no acknowledged set is lost', async () => {
+    const writers = await Promise.all(Array.from({ length: 8 }, async () => store()));
+    const reader = await store();
+    await reader.set('shop', 'race3', { start: 'x' });
+    const acked: number[] = [];
+    const unreadable: string[] = [];
+    await Promise.all(
+      writers.map(async (s, i) => {
+        for (let round = 0; round < 15; round++) {
+          try {
+            acked.push(await s.set('shop', 'race3', { w: String(i), r: String(round) }));
+          } catch (err) {
+            if (!(err instanceof ConfigConflictError)) throw err;
+          }
+          await s.prune('shop', 'race3', 1);
+          await reader.get('shop', 'race3').catch((err: Error) => unreadable.push(err.message));
+        }
+      }),
+    );
+    expect(unreadable).toEqual([]);
+    expect(acked.length).toBeGreaterThan(0);
+    // Each acknowledged version was current when acknowledged, and the next accepted set names it
+    // as its parent (pruning deletes versions, never their successors' record of them).
+    const s = await store();
+    const history = await s.history('shop', 'race3');
+    const current = (await s.pointer('shop', 'race3'))?.pointer.version;
+    const parents = new Set(history.map((h) => h.parent));
+    const versions = new Set(history.map((h) => h.version));
+    const lost = acked.filter((v) => v !== current && !parents.has(v) && versions.has(v));
+    expect(lost).toEqual([]);
+  }, 120_000);
 
   it('concurrent setters: every set either became current through its own compare-and-set or failed loudly; none is lost silently', async () => {
     const stores = await Promise.all(Array.from({ length: 8 }, () => store()));
@@ -119,18 +217,34 @@ describe('the config store', () => {
     expect((await thrown(s.set('shop', 'limit', { blob: 'x'.repeat(1024 * 1024) }))).message).toContain('over the 1044480 bytes');
   }, 30_000);
 
-  it('prunes beyond --keep, never the current version nor the previous one; a pointer naming a version deleted by hand says so', async () => {
+  it('prunes beyond --keep, never the current version, the previous one, nor any newer than the current; a pointer naming a version deleted by hand says so', async () => {
     const s = await store();
     for (let i = 1; i <= 6; i++) await s.set('shop', 'prune', { i: String(i) });
-    await s.rollback('shop', 'prune', 1);
-    // Newest 2 kept (6, 5); 1 is current and 6 its previous: 2, 3, 4 go.
-    expect(await s.prune('shop', 'prune', 2)).toEqual([2, 3, 4]);
-    expect((await s.history('shop', 'prune')).map((h) => h.version)).toEqual([1, 5, 6]);
-    expect((await s.get('shop', 'prune')).keys).toEqual({ i: '1' });
+    // A pointer moved back by hand (as older releases rolled back) to 2, previous 6.
     const admin = await pool.open();
-    await admin.delete(`${root}/shop/_config/prune/v-0000000000`);
-    expect((await thrown(s.get('shop', 'prune'))).message).toBe('config shop/prune points to version 1, which does not exist (pruned or deleted by hand); roll back to a version in its history');
-    expect(await s.rollback('shop', 'prune', 6)).toBe(6);
+    const pointer = `${root}/shop/_config/prune`;
+    await admin.set(pointer, JSON.stringify({ version: 2, previous: 6, updatedAt: null }));
+    // Newest 2 kept (6, 5); 2 is current and 6 its previous; 3, 4, 5 are newer than the current: only 1 goes.
+    expect(await s.prune('shop', 'prune', 2)).toEqual([1]);
+    expect((await s.history('shop', 'prune')).map((h) => h.version)).toEqual([2, 3, 4, 5, 6]);
+    await admin.set(pointer, JSON.stringify({ version: 6, previous: 5, updatedAt: null }));
+    expect(await s.prune('shop', 'prune', 2)).toEqual([2, 3, 4]);
+    expect((await s.history('shop', 'prune')).map((h) => h.version)).toEqual([5, 6]);
+    await admin.delete(`${pointer}/v-0000000005`);
+    expect((await thrown(s.get('shop', 'prune'))).message).toBe('config shop/prune points to version 6, which does not exist (pruned or deleted by hand); roll back to a version in its history');
+    expect(await s.rollback('shop', 'prune', 5)).toEqual({ version: 7, changed: true, target: 5, from: 6 });
+    expect((await s.get('shop', 'prune')).keys).toEqual({ i: '5' });
+  });
+
+  it('refuses a version written by hand whose key is no ConfigMap key (never a file name like ../x), or that has no key', async () => {
+    const s = await store();
+    await s.set('shop', 'hand', { k: 'v' });
+    const admin = await pool.open();
+    await admin.create(`${root}/shop/_config/hand/v-`, JSON.stringify({ keys: { '../../etc/x': 'evil' } }), 'persistent-sequential');
+    await admin.create(`${root}/shop/_config/hand/v-`, JSON.stringify({ keys: {} }), 'persistent-sequential');
+    expect((await thrown(s.get('shop', 'hand', 2))).message).toBe(`config version ${root}/shop/_config/hand/v-0000000001 has the key "../../etc/x", which is no ConfigMap key: refused`);
+    expect((await thrown(s.get('shop', 'hand', 3))).message).toBe(`config version ${root}/shop/_config/hand/v-0000000002 is not a {"keys": {...}} document with at least one key`);
+    expect((await thrown(s.rollback('shop', 'hand', 2))).message).toContain('which is no ConfigMap key: refused');
   });
 
   it("a tenant's config: created with the tenant's ACL, and nobody else can set, roll back or read it", async () => {

@@ -80,9 +80,10 @@ describe('a sidecar following configs', () => {
     expect(readdirSync(dir).filter((n) => !n.startsWith('..')).sort()).toEqual(['extra', 'mode']);
     expect(readFileSync(join(dir, 'mode'), 'utf8')).toBe('green');
     await store.rollback('shop', 'app', 'previous');
-    await until('version 1 again', () => (configJson(s)?.app?.version === 1 ? true : undefined));
+    await until('version 3 (the keys of 1) on disk', () => (configJson(s)?.app?.version === 3 ? true : undefined));
     expect(readFileSync(join(dir, 'mode'), 'utf8')).toBe('blue');
-    expect((await s.http('/metrics')).body).toContain('zkleader_config_version{config="app"} 1');
+    expect(readdirSync(dir).filter((n) => !n.startsWith('..')).sort()).toEqual(['db.url', 'mode']);
+    expect((await s.http('/metrics')).body).toContain('zkleader_config_version{config="app"} 3');
   }, 60_000);
 
   it('switches all keys at once: a reader resolving ..data never sees keys of two versions, over 40 updates', async () => {
@@ -132,11 +133,47 @@ describe('a sidecar following configs', () => {
     await server.resume();
     // A new session (the test's own may have been lost with the pause); the binding may
     // give up on a handle whose first connection finds the server still waking up.
-    const after = await until('a session after the pause', () => pool.open().then((session) => new ConfigStore(session, { root: '/zkleader' }), () => undefined), 30_000);
+    const after = await until('a session after the pause', () => pool.open(undefined, 5000).then((session) => new ConfigStore(session, { root: '/zkleader' }), () => undefined), 30_000);
     await after.set('shop', 'outage', { k: 'after' });
     await until('version 2 after the outage', () => (configJson(s)?.outage?.version === 2 ? true : undefined), 30_000);
     expect(readFileSync(join(s.dir, 'config', 'outage', 'k'), 'utf8')).toBe('after');
   }, 90_000);
+
+  it('a config deleted and set again numbers from 1 anew: the sidecar writes the new version 1, and a problem cleared by going back to what is on disk leaves /readyz', async () => {
+    const session = await pool.open();
+    const store = new ConfigStore(session, { root: '/zkleader' });
+    await store.set('shop', 'again', { k: 'old' });
+    const s = await startConfigOnly('cfg-4', 'again');
+    await until('the old version 1', () => (configJson(s)?.again?.version === 1 ? true : undefined));
+    // Pointed by hand at a version that does not exist, then back to the one on disk.
+    await session.set('/zkleader/shop/_config/again', JSON.stringify({ version: 9, previous: 1 }));
+    await until('the problem on /readyz', async () => ((await s.http('/readyz')).body.includes('has no version 9') ? true : undefined));
+    await session.set('/zkleader/shop/_config/again', JSON.stringify({ version: 1, previous: null }));
+    await until('/readyz ready again', async () => ((await s.http('/readyz')).status === 200 ? true : undefined));
+    // Deleted and made again: the same number, another pointer node.
+    await store.delete('shop', 'again');
+    expect(await store.set('shop', 'again', { k: 'new' })).toBe(1);
+    await until('the new version 1 on disk', () => (readFileSync(join(s.dir, 'config', 'again', 'k'), 'utf8') === 'new' ? true : undefined));
+    expect((await s.http('/readyz')).status).toBe(200);
+  }, 60_000);
+
+  it('a version written by hand with a key like ../x is refused: nothing is written outside its directory, /readyz says why, the last files stay', async () => {
+    const session = await pool.open();
+    const store = new ConfigStore(session, { root: '/zkleader' });
+    await store.set('shop', 'escape', { k: 'one' });
+    const s = await startConfigOnly('cfg-5', 'escape');
+    await until('version 1', () => (configJson(s)?.escape?.version === 1 ? true : undefined));
+    await session.create('/zkleader/shop/_config/escape/v-', JSON.stringify({ keys: { '../../leader.json': 'clobbered', k: 'two' } }), 'persistent-sequential');
+    await session.set('/zkleader/shop/_config/escape', JSON.stringify({ version: 2, previous: 1 }));
+    const r = await until('the refusal on /readyz', async () => {
+      const res = await s.http('/readyz');
+      return res.body.includes('no ConfigMap key') ? res : undefined;
+    });
+    expect(r.body).toContain('has the key "../../leader.json", which is no ConfigMap key: refused');
+    expect(readFileSync(join(s.dir, 'config', 'escape', 'k'), 'utf8')).toBe('one');
+    expect(readdirSync(s.dir)).not.toContain('leader.json');
+    expect(readdirSync(join(s.dir, 'config'))).toEqual(['escape']);
+  }, 60_000);
 
   it('a pointer naming a deleted version: /readyz says so and the last files stay', async () => {
     const session = await pool.open();

@@ -92,12 +92,12 @@ describe('zkleader status', () => {
       await store.rollback('shop', 'app', 1);
       const json = await run(['status', '--zookeeper', ensemble.connectString, '-o', 'json']);
       const parsed = JSON.parse(json.stdout) as { configs: { config: string; version: number; versions: number }[] };
-      expect(parsed.configs).toEqual([expect.objectContaining({ config: 'shop/app', version: 1, versions: 2 })]);
+      expect(parsed.configs).toEqual([expect.objectContaining({ config: 'shop/app', version: 3, versions: 3 })]);
       const table = await run(['status', '--zookeeper', ensemble.connectString]);
       const lines = table.stdout.trim().split('\n');
       const header = lines.findIndex((l) => /^CONFIG\s+VERSION\s+VERSIONS\s+UPDATED/.test(l));
       expect(header).toBeGreaterThan(0);
-      expect(lines[header + 1]?.split(/\s+/).slice(0, 3)).toEqual(['shop/app', '1', '2']);
+      expect(lines[header + 1]?.split(/\s+/).slice(0, 3)).toEqual(['shop/app', '3', '3']);
     } finally {
       await new ConfigStore(session, { root: '/zkleader' }).delete('shop', 'app');
       session.close();

@@ -8,13 +8,24 @@ export class SessionPool {
   constructor(private readonly connectString: () => string) {}
 
   /** A connected session, with `credential` accepted when given (none: anonymous). */
-  async open(credential?: DigestCredential): Promise<ZooKeeperSession> {
+  /**
+   * A connected session. A handle not connected within `connectTimeoutMs` is closed and the
+   * promise rejects, so a caller may try again: a handle made while the binding is closing
+   * another's socket can miss its poll registration and never connect (see
+   * test/harness/zookeeperPartition.test.ts).
+   */
+  async open(credential?: DigestCredential, connectTimeoutMs = 20_000): Promise<ZooKeeperSession> {
     const session = new ZooKeeperSession({ connectString: this.connectString(), sessionTimeoutMs: 10_000, ...(credential ? { credential } : {}) });
     this.sessions.push(session);
+    let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve, reject) => {
       session.once('connected', resolve);
       session.once('closed', (code) => reject(new Error(`the session to ${this.connectString()} closed (${code}) before it connected`)));
-    });
+      timer = setTimeout(() => {
+        session.close();
+        reject(new Error(`no session to ${this.connectString()} within ${connectTimeoutMs} ms`));
+      }, connectTimeoutMs);
+    }).finally(() => clearTimeout(timer));
     await session.authenticated();
     return session;
   }
