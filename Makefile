@@ -8,7 +8,7 @@ export npm_config_update_notifier := false
 
 JEST_RESULTS := test-results/jest.json
 
-.PHONY: all setup build typecheck lint test golden clean demo
+.PHONY: all setup build typecheck lint test golden clean demo demo-clusters
 
 all: build
 
@@ -54,6 +54,14 @@ demo:
 	@npm run --silent build
 	@node node_modules/typescript/bin/tsc -p tsconfig.demo.json
 	@node dist-demo/demo/main.js
+
+# Two clusters (two API emulators, each with its webhook: cluster east and west) sharing one
+# ZooKeeper ensemble: one leader across both, a failover from one cluster to the other.
+demo-clusters:
+	@scripts/setup.sh all
+	@npm run --silent build
+	@node node_modules/typescript/bin/tsc -p tsconfig.demo.json
+	@node dist-demo/demo/clustersMain.js
 
 clean:
 	rm -rf dist dist-demo test-results .jest-cache

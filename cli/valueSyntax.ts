@@ -91,3 +91,15 @@ export function parseZooKeeperConnectString(raw: string): string {
   if (hasRelativeComponent(chroot)) throw new Error(`${expected}; the chroot ${JSON.stringify(chroot)} has a "." or ".." component, which ZooKeeper refuses`);
   return raw;
 }
+
+/**
+ * When the app containers of a pod start (zkleader.io/start, the sidecar's --start):
+ * `always` once the first election outcome is on disk; `leader` only once this member
+ * leads (cold standby).
+ */
+export type StartPolicy = 'always' | 'leader';
+
+export function parseStartPolicy(raw: string): StartPolicy {
+  if (raw === 'always' || raw === 'leader') return raw;
+  throw new Error(`expected "always" or "leader", got ${JSON.stringify(raw)}`);
+}

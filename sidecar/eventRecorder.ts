@@ -8,10 +8,10 @@ export interface PodReference {
   readonly uid: string | null;
 }
 
-export type LeadershipReason = 'LeaderElected' | 'LeadershipLost' | 'LeaseExpired' | 'CandidateTampered' | 'ZooKeeperAccessDenied' | 'ConfigUpdated';
+export type LeadershipReason = 'LeaderElected' | 'LeadershipLost' | 'LeaseExpired' | 'CandidateTampered' | 'ZooKeeperAccessDenied' | 'ConfigUpdated' | 'LeadershipLostAfterStart';
 
 /** Reasons that need someone's attention: Events of type Warning. */
-const warnings: ReadonlySet<LeadershipReason> = new Set(['CandidateTampered', 'ZooKeeperAccessDenied']);
+const warnings: ReadonlySet<LeadershipReason> = new Set(['CandidateTampered', 'ZooKeeperAccessDenied', 'LeadershipLostAfterStart']);
 
 /**
  * Records a Kubernetes Event on the own pod when it gains or loses leadership. Best effort:

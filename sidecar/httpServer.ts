@@ -14,6 +14,14 @@ export interface Readiness {
   readonly awaits?: string;
 }
 
+/** The startup gate (`/startz`): whether the app containers may start. */
+export interface Startup {
+  /** Stays true once true. */
+  readonly started: boolean;
+  /** One line: why, or why not yet. */
+  readonly reason: string;
+}
+
 export interface SidecarHttpOptions {
   /** `::` (the default `[::]`): every address of both families, 0.0.0.0 where IPv6 is unavailable. */
   readonly host: string;
@@ -26,6 +34,8 @@ export interface SidecarHttpOptions {
   readonly registry: Registry;
   /** The configs on disk (`GET /config`, config.json); absent without --configs. */
   readonly configs?: () => Readonly<Record<string, ConfigSummary>>;
+  /** `/startz` with --start leader; absent: `/startz` answers as `/readyz` does (the app starts with readiness). */
+  readonly startup?: () => Startup;
 }
 
 /**
@@ -79,6 +89,10 @@ async function handle(options: SidecarHttpOptions, req: IncomingMessage, res: Se
       const lines = ready ? [`ready: ${awaits} on disk`, ...problems.map((p) => `warning: ${p}`)] : [`not ready: waiting for ${awaits} on disk`, ...problems];
       return send(res, ready ? 200 : 503, 'text/plain', `${lines.join('\n')}\n`);
     }
+    case '/startz': {
+      const startup = options.startup?.() ?? startupOfReadiness(options.readiness());
+      return send(res, startup.started ? 200 : 503, 'text/plain', `${startup.reason}\n`);
+    }
     case '/config': {
       if (!options.configs) return send(res, 404, 'application/json', `${JSON.stringify({ error: 'this sidecar follows no configs (--configs)' })}\n`);
       return send(res, 200, 'application/json', `${JSON.stringify(options.configs())}\n`);
@@ -86,8 +100,12 @@ async function handle(options: SidecarHttpOptions, req: IncomingMessage, res: Se
     case '/metrics':
       return send(res, 200, options.registry.contentType, await options.registry.metrics());
     default:
-      return send(res, 404, 'text/plain', `no such endpoint ${path}; try /, /leader, /config, /healthz, /readyz, /metrics\n`);
+      return send(res, 404, 'text/plain', `no such endpoint ${path}; try /, /leader, /config, /healthz, /readyz, /startz, /metrics\n`);
   }
+}
+
+function startupOfReadiness({ ready, awaits = 'the election outcome' }: Readiness): Startup {
+  return ready ? { started: true, reason: `started: ${awaits} on disk` } : { started: false, reason: `not started: waiting for ${awaits} on disk` };
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {

@@ -1,4 +1,4 @@
-import { ApiException, PatchStrategy, setHeaderOptions, type CoreV1Api } from '@kubernetes/client-node';
+import { ApiException, PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { describeApiError, isRetriable, statusOf, withTimeout } from './kubernetesApiError.js';
 
@@ -11,6 +11,12 @@ export type Role = 'leader' | 'follower';
 interface Desired {
   readonly role: Role;
   readonly epoch: string | null;
+  /**
+   * A follower whose leader is in another cluster: that leadership's epoch. Pods of this
+   * cluster still labelled leader with a lower epoch (or none) are stale, and no leader here
+   * will demote them: this member does (DESIGN.md "One election across clusters").
+   */
+  readonly foreignEpoch: string | null;
 }
 
 export interface PodLabelerOptions {
@@ -51,9 +57,10 @@ export class PodLabeler {
     return this.problemText;
   }
 
-  desire(role: Role, epoch: string | null): void {
+  /** `foreignLeaderEpoch`: as a follower of a leader in another cluster, its epoch (see Desired). */
+  desire(role: Role, epoch: string | null, foreignLeaderEpoch: string | null = null): void {
     if (this.stopped) return;
-    this.desired = { role, epoch: role === 'leader' ? epoch : null };
+    this.desired = { role, epoch: role === 'leader' ? epoch : null, foreignEpoch: role === 'follower' ? foreignLeaderEpoch : null };
     if (this.running) {
       this.wake?.();
       return;
@@ -109,7 +116,11 @@ export class PodLabeler {
   }
 
   private isSettled(): boolean {
-    return this.desired === null || (this.applied?.role === this.desired.role && this.applied.epoch === this.desired.epoch);
+    return this.desired === null || (this.sameOwnLabels(this.applied, this.desired) && this.applied?.foreignEpoch === this.desired.foreignEpoch);
+  }
+
+  private sameOwnLabels(a: Desired | null, b: Desired): boolean {
+    return a?.role === b.role && a.epoch === b.epoch;
   }
 
   private async loop(): Promise<void> {
@@ -139,7 +150,7 @@ export class PodLabeler {
     } finally {
       this.running = false;
       if (this.isSettled()) for (const done of [...this.settledWaiters]) done();
-      else if (this.desired && !this.stopped) this.desire(this.desired.role, this.desired.epoch);
+      else if (this.desired && !this.stopped) this.desire(this.desired.role, this.desired.epoch, this.desired.foreignEpoch);
     }
   }
 
@@ -147,6 +158,9 @@ export class PodLabeler {
     const timeout = this.options.requestTimeoutMs ?? 5000;
     // Stale leader labels go first, so that two pods never carry `leader` at once.
     if (target.role === 'leader') await this.demoteOthers(timeout);
+    else if (target.foreignEpoch !== null) await this.demoteStale(target.foreignEpoch, timeout);
+    // Only the demotion changed (a new leader in another cluster): our own labels are in place.
+    if (this.sameOwnLabels(this.applied, target)) return;
     const patch = this.patchOwn(target, timeout);
     this.inFlight = patch;
     try {
@@ -188,11 +202,15 @@ export class PodLabeler {
         const own = await withTimeout(api.readNamespacedPod({ name: pod, namespace }), timeout, `get pod ${namespace}/${pod}`);
         const role = own.metadata?.labels?.[roleLabel];
         if (role !== target.role || (own.metadata?.annotations?.[epochAnnotation] ?? null) !== null) drift = `this pod is labelled ${role ?? 'nothing'}`;
+        else if (target.foreignEpoch !== null) {
+          const stale = (await this.labelledLeaders(timeout)).filter((p) => this.staleAgainst(p, target.foreignEpoch as string));
+          if (stale.length > 0) drift = `pods ${stale.map((p) => p.metadata?.name).join(', ')} are labelled leader while the leader is in another cluster`;
+        }
       }
       if (drift === null || this.desired !== target) return false;
       this.options.logger.warn({ role: target.role, drift }, 'pod labels were changed by someone else; applying them again');
       this.applied = null;
-      this.desire(target.role, target.epoch);
+      this.desire(target.role, target.epoch, target.foreignEpoch);
       return true;
     } catch (err) {
       this.options.logger.debug({ err: describeApiError(err) }, 'label check failed; next time');
@@ -200,24 +218,59 @@ export class PodLabeler {
     }
   }
 
+  /** The pods of the election in this cluster's API labelled leader (this pod included). */
+  private async labelledLeaders(timeout: number): Promise<V1Pod[]> {
+    const { api, namespace, election } = this.options;
+    const list = await withTimeout(api.listNamespacedPod({ namespace, labelSelector: `${electionLabel}=${election},${roleLabel}=leader` }), timeout, `list pods in ${namespace}`);
+    return list.items;
+  }
+
+  /**
+   * Another pod of this cluster labelled leader is stale when its epoch annotation is missing
+   * or below the epoch of the leadership in the other cluster. One with a higher epoch leads
+   * after that one: our view is the older, and the next outcome will say so. Never decided by
+   * the leader's pod name: a pod of this cluster may carry the same name.
+   */
+  private staleAgainst(other: V1Pod, foreignEpoch: string): boolean {
+    const name = other.metadata?.name;
+    if (!name || name === this.options.pod) return false;
+    const epoch = other.metadata?.annotations?.[epochAnnotation];
+    return epoch === undefined || !/^\d+$/.test(epoch) || BigInt(epoch) < BigInt(foreignEpoch);
+  }
+
+  /**
+   * The leader is in another cluster: a pod of this cluster labelled leader is a crashed
+   * sidecar's leftover that no leader here demotes. Every follower here does (the same patch).
+   */
+  private async demoteStale(foreignEpoch: string, timeout: number): Promise<void> {
+    const stale = (await this.labelledLeaders(timeout)).filter((p) => this.staleAgainst(p, foreignEpoch));
+    await this.demote(stale, timeout, true, { leaderEpoch: foreignEpoch, leaderCluster: 'another' });
+  }
+
   /** A crashed leader's sidecar cannot remove its own label: the new leader does. */
   private async demoteOthers(timeout: number): Promise<void> {
-    const { api, namespace, pod, election } = this.options;
-    const list = await withTimeout(
-      api.listNamespacedPod({ namespace, labelSelector: `${electionLabel}=${election},${roleLabel}=leader` }),
-      timeout,
-      `list pods in ${namespace}`,
-    );
-    for (const other of list.items) {
+    const others = (await this.labelledLeaders(timeout)).filter((p) => p.metadata?.name !== this.options.pod);
+    await this.demote(others, timeout, false, {});
+  }
+
+  /**
+   * `ifUnchanged`: only the pod as listed (its resourceVersion); a pod changed since — a
+   * member of this cluster that leads again, with a higher epoch — is left to the next
+   * outcome or label check, not demoted on an older view.
+   */
+  private async demote(pods: readonly V1Pod[], timeout: number, ifUnchanged: boolean, fields: Record<string, string>): Promise<void> {
+    const { api, namespace } = this.options;
+    for (const other of pods) {
       const name = other.metadata?.name;
-      if (!name || name === pod) continue;
-      const body = { metadata: { labels: { [roleLabel]: 'follower' }, annotations: { [epochAnnotation]: null } } };
+      if (!name) continue;
+      const resourceVersion = ifUnchanged ? other.metadata?.resourceVersion : undefined;
+      const body = { metadata: { labels: { [roleLabel]: 'follower' }, annotations: { [epochAnnotation]: null }, ...(resourceVersion !== undefined && { resourceVersion }) } };
       try {
         await withTimeout(api.patchNamespacedPod({ name, namespace, body }, mergePatch), timeout, `patch pod ${namespace}/${name}`);
-        this.options.logger.info({ demoted: name }, 'demoted a stale leader label');
+        this.options.logger.info({ demoted: name, ...fields }, 'demoted a stale leader label');
       } catch (err) {
-        // The pod may be gone; any other failure retries the whole apply.
-        if (!(err instanceof ApiException && err.code === 404)) throw err;
+        // The pod may be gone (or, with ifUnchanged, changed: 409); any other failure retries the whole apply.
+        if (!(err instanceof ApiException && (err.code === 404 || (ifUnchanged && err.code === 409)))) throw err;
       }
     }
   }

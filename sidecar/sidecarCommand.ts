@@ -14,6 +14,8 @@ import { SidecarHttpServer } from './httpServer.js';
 import { LeaderFileWriter } from './leaderFile.js';
 import { leaseConditionWarnings, readEnsembleTiming } from '../zookeeper/leaseCondition.js';
 import type { PodLabeler } from './podLabeler.js';
+import type { PodDeleter } from './podDeleter.js';
+import { startColdStandby } from './coldStandby.js';
 import { SidecarMetrics } from './sidecarMetrics.js';
 import { sidecarFlags } from './sidecarFlags.js';
 
@@ -72,6 +74,8 @@ async function kubernetesApi(flags: SidecarFlags): Promise<CoreV1Api> {
 interface ApiOutputs {
   readonly labeler: PodLabeler;
   readonly events: EventRecorder;
+  /** With --start leader: deletes the own pod once a started leader has lost its leadership. */
+  readonly deleter: PodDeleter | null;
 }
 
 /**
@@ -80,7 +84,7 @@ interface ApiOutputs {
  */
 async function apiOutputs(flags: SidecarFlags, election: string, metrics: SidecarMetrics, log: Logger): Promise<ApiOutputs> {
   const api = await kubernetesApi(flags);
-  const [{ PodLabeler }, { EventRecorder }] = await Promise.all([import('./podLabeler.js'), import('./eventRecorder.js')]);
+  const [{ PodLabeler }, { EventRecorder }, { PodDeleter }] = await Promise.all([import('./podLabeler.js'), import('./eventRecorder.js'), import('./podDeleter.js')]);
   return {
     labeler: new PodLabeler({
       api,
@@ -96,6 +100,10 @@ async function apiOutputs(flags: SidecarFlags, election: string, metrics: Sideca
       log.child({ output: 'events' }),
       (status) => metrics.eventError(status),
     ),
+    deleter:
+      flags.start === 'leader' && flags['pod-uid']
+        ? new PodDeleter({ api, namespace: flags.namespace, pod: flags['pod-name'], uid: flags['pod-uid'], logger: log.child({ output: 'delete' }) })
+        : null,
   };
 }
 
@@ -117,13 +125,15 @@ async function checkLeaseCondition(zookeeper: string, timeoutMs: number | null, 
  * config-only pod (no --election).
  */
 function startElection(flags: SidecarFlags, electionName: string, log: Logger, metrics: SidecarMetrics, api: ApiOutputs | null) {
-  const self = { pod: flags['pod-name'], ip: flags['pod-ip'] ?? null, uid: flags['pod-uid'] ?? null };
+  const cluster = flags.cluster ?? '';
+  const self = { pod: flags['pod-name'], ip: flags['pod-ip'] ?? null, uid: flags['pod-uid'] ?? null, cluster };
   const files = new LeaderFileWriter(flags.dir, electionName, self);
   const election = new LeaderElection({
     connectString: flags.zookeeper,
     sessionTimeoutMs: flags['session-timeout'],
     electionPath: `${flags.root}/${flags.namespace}/${flags.election ?? ''}`,
-    self: { ...self, namespace: flags.namespace, startedAt: new Date().toISOString() },
+    // The candidate data names a cluster only when there is one: without, it is what it always was.
+    self: { pod: self.pod, ip: self.ip, uid: self.uid, namespace: flags.namespace, startedAt: new Date().toISOString(), ...(cluster !== '' && { cluster }) },
     logger: log.child({ component: 'election' }),
     ...(flags['credential-file'] ? { credential: () => readTenantCredential(flags['credential-file'] as string, flags.namespace) } : {}),
   });
@@ -153,13 +163,25 @@ function startElection(flags: SidecarFlags, electionName: string, log: Logger, m
   election.on('leaseExpired', (validUntil) => {
     if (api) void api.events.record('LeaseExpired', `${self.pod} stepped down: its lease on ${electionName} ran out at ${validUntil.toISOString()} without a renewal the ZooKeeper quorum vouched for`);
   });
-  election.on('update', (snapshot, outcomeChanged) => {
-    void files.write(snapshot);
+  // Cold standby (--start leader): the app starts once this member leads; a started leader that loses leadership deletes its pod.
+  const standby =
+    api?.deleter
+      ? startColdStandby({ dir: flags.dir, pod: self.pod, election: electionName, current: () => election.current, files, labeler: api.labeler, events: api.events, deleter: api.deleter, logger: log.child({ component: 'start' }) })
+      : null;
+  election.on('update', (elected, outcomeChanged) => {
+    standby?.gate.observe(elected);
+    // Once the pod is being deleted, nothing below claims leadership again.
+    const snapshot = standby ? standby.gate.shown(elected) : elected;
+    const written = files.write(snapshot);
+    if (standby) written.then(() => standby.gate.onDisk(files.written)).catch((err: Error) => log.error({ err: err.message }, 'cannot write the start marker'));
     if (!outcomeChanged) return;
     metrics.observe(snapshot);
     if (api) {
       // Unknown also means follower for the label: a Service must not route to a member that cannot tell.
-      api.labeler.desire(snapshot.isLeader ? 'leader' : 'follower', snapshot.epoch);
+      // A leader in another cluster: this member demotes stale leader labels here (podLabeler.ts).
+      // The leader's pod is never looked up by name in this cluster's API.
+      const foreignLeaderEpoch = snapshot.state === 'follower' && snapshot.leader && snapshot.leader.cluster !== cluster ? snapshot.epoch : null;
+      api.labeler.desire(snapshot.isLeader ? 'leader' : 'follower', snapshot.epoch, foreignLeaderEpoch);
       if (snapshot.isLeader && !previous?.isLeader) void api.events.record('LeaderElected', `${self.pod} is the leader of ${electionName} (epoch ${snapshot.epoch})`);
       if (!snapshot.isLeader && previous?.isLeader) void api.events.record('LeadershipLost', `${self.pod} is no longer the leader of ${electionName} (${snapshot.state})`);
     }
@@ -170,10 +192,14 @@ function startElection(flags: SidecarFlags, electionName: string, log: Logger, m
   const reconcileTimer = api ? setInterval(() => void api.labeler.reconcile(), flags['label-check']).unref() : undefined;
   return {
     files,
-    problems: (): (string | null)[] => [problem, api?.labeler.problem ?? null, files.error ? `cannot write ${flags.dir}: ${files.error.message}` : null],
+    /** With --start leader: the startup gate (/startz). */
+    gate: standby?.gate ?? null,
+    problems: (): (string | null)[] => [problem, api?.labeler.problem ?? null, files.error ? `cannot write ${flags.dir}: ${files.error.message}` : null, standby?.problem() ?? null],
     /** Graceful stop: files and label say follower before the node goes (so the successor is alone). */
     async stop(): Promise<void> {
       clearInterval(reconcileTimer);
+      // First: the step-down below is no loss of leadership that would delete the pod.
+      standby?.stop();
       election.stepDown();
       clearInterval(credentialWatch);
       await files.flush();
@@ -230,9 +256,18 @@ function startConfigs(flags: SidecarFlags, names: readonly string[], log: Logger
   };
 }
 
+/** --start leader needs an election to lead, and the API (with the own uid) to delete its pod when that leadership is lost. */
+function checkStartFlags(flags: SidecarFlags): void {
+  if (flags.start !== 'leader') return;
+  if (!flags.election) throw new UsageError('--start leader needs --election: a pod that only follows configs has no leadership to wait for');
+  if (flags['no-label']) throw new UsageError('--start leader needs API access (a started leader that loses leadership deletes its own pod); it cannot be used with --no-label');
+  if (!flags['pod-uid']) throw new UsageError('--start leader needs --pod-uid (POD_UID): the own pod is deleted only with its uid as the precondition');
+}
+
 async function runSidecar(flags: SidecarFlags, ctx: CommandContext): Promise<number> {
   const configNames = flags.configs ?? [];
   if (!flags.election && configNames.length === 0) throw new UsageError('--election or --configs is required (an election to join, or configs to follow)');
+  checkStartFlags(flags);
   const electionName = flags.election ? `${flags.namespace}/${flags.election}` : null;
   const log = createLogger('sidecar', ctx.env).child({ ...(electionName && { election: electionName }), pod: flags['pod-name'] });
   const metrics = new SidecarMetrics();
@@ -252,6 +287,14 @@ async function runSidecar(flags: SidecarFlags, ctx: CommandContext): Promise<num
       registry: metrics.registry,
       document: () => election?.files.written ?? null,
       ...(configNames.length > 0 && { configs: () => configs?.files.written ?? {} }),
+      ...(flags.start === 'leader' && {
+        startup: () => {
+          const status = election?.gate?.status() ?? { started: false, reason: 'standby: the election has not begun' };
+          // The configs too, as without cold standby: once on disk they stay, so 200 stays 200.
+          if (!status.started || configs === null || configs.onDisk()) return status;
+          return { started: false, reason: `leader, waiting for config ${configNames.join(', ')} on disk` };
+        },
+      }),
       readiness: () => ({
         ready: (election === null || election.files.written !== null) && (configs === null || configs.onDisk()),
         problems: [...(election?.problems() ?? []), ...(configs?.problems() ?? [])].filter((p): p is string => p !== null),

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { formatDuration, parseBoundedDuration, DEFAULT_SESSION_TIMEOUT_MS, MAX_SESSION_TIMEOUT_MS, MIN_SESSION_TIMEOUT_MS, parseSessionTimeout } from '../cli/duration.js';
 import { booleanFlag, defaultedString, optionalString, requiredString } from '../cli/flags.js';
 import { parseConfigName } from '../zookeeper/configStore.js';
-import { parseDnsLabel, parseDnsSubdomain, parseListenAddress, parseZnodePath, parseZooKeeperConnectString } from '../cli/valueSyntax.js';
+import { parseDnsLabel, parseDnsSubdomain, parseListenAddress, parseStartPolicy, parseZnodePath, parseZooKeeperConnectString } from '../cli/valueSyntax.js';
 
 function parseConfigNames(raw: string): string[] {
   const names = raw.split(',').map((n) => n.trim());
@@ -28,6 +28,12 @@ export const sidecarFlags = {
     valueName: 'NAME[,..]',
     parse: parseConfigNames,
   }),
+  cluster: optionalString({
+    description: "this pod's cluster (DNS-1123 label), for one election across clusters that share the ensemble; labels and stale-leader demotion stay within it",
+    valueName: 'NAME',
+    // Empty (the webhook's default setting) is no cluster, as when the flag is absent.
+    parse: (raw) => (raw === '' ? '' : parseDnsLabel(raw)),
+  }),
   namespace: requiredString({ description: "the pod's namespace", valueName: 'NS', env: ['POD_NAMESPACE'], parse: parseDnsLabel }),
   'pod-name': requiredString({ description: "the pod's name", valueName: 'P', env: ['POD_NAME'], parse: parseDnsSubdomain }),
   'pod-uid': optionalString({ description: "the pod's uid", valueName: 'U', env: ['POD_UID'] }),
@@ -50,6 +56,12 @@ export const sidecarFlags = {
     valueName: 'T',
     default: '30s',
     parse: (raw) => parseBoundedDuration(raw, 1000, 600_000),
+  }),
+  start: defaultedString({
+    description: 'when the app containers may start (the startupProbe asks /startz): always, or leader (cold standby: once this member leads; a started leader that loses leadership deletes its own pod)',
+    valueName: 'always|leader',
+    default: 'always',
+    parse: parseStartPolicy,
   }),
   kubeconfig: optionalString({ description: 'kubeconfig file (default: the in-cluster configuration)', valueName: 'F' }),
   listen: defaultedString({

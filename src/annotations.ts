@@ -15,6 +15,8 @@ export const ANNOTATION_SIDECAR_MODE = 'zkleader.io/sidecar-mode';
 export const ANNOTATION_LABEL = 'zkleader.io/label';
 /** Configs (in ZooKeeper, `zkleader config set`) the sidecar keeps on disk; without zkleader.io/election the pod gets configuration only. */
 export const ANNOTATION_CONFIG = 'zkleader.io/config';
+/** `leader`: the app containers start only once this pod leads (cold standby; native mode only). Default `always`. */
+export const ANNOTATION_START = 'zkleader.io/start';
 /** Written by the injector: the idempotency record. */
 export const ANNOTATION_STATUS = 'zkleader.io/status';
 /** Written by the sidecar on the leader pod. */
@@ -37,6 +39,7 @@ export const KNOWN_ANNOTATIONS: ReadonlySet<string> = new Set([
   ANNOTATION_SIDECAR_MODE,
   ANNOTATION_LABEL,
   ANNOTATION_CONFIG,
+  ANNOTATION_START,
   ANNOTATION_STATUS,
   ANNOTATION_LEADER_EPOCH,
 ]);

@@ -16,6 +16,14 @@ function fieldEnv(name: string, fieldPath: string): V1EnvVar {
 
 export const SIDECAR_NODE_OPTIONS = '--max-semi-space-size=1';
 
+/**
+ * A cold standby waits for leadership as long as it takes: the startupProbe must never give up
+ * on it, since the kubelet restarts a sidecar whose startupProbe fails failureThreshold times
+ * in a row (and it would lose its place in the election). The apiserver accepts any int32;
+ * at one probe a second this is 68 years.
+ */
+export const STANDBY_FAILURE_THRESHOLD = 2_147_483_647;
+
 function httpProbe(path: string, extra: Omit<V1Probe, 'httpGet'>): V1Probe {
   return { httpGet: { path, port: SIDECAR_PORT }, ...extra };
 }
@@ -37,6 +45,9 @@ export function buildSidecar(settings: InjectionSettings): V1Container {
     { name: 'ZKLEADER_ZOOKEEPER', value: settings.zookeeper },
     // A configuration-only sidecar joins no election: it gets no --election (and labels nothing, below).
     ...(settings.election !== null ? [{ name: 'ZKLEADER_ELECTION', value: settings.election }] : []),
+    // One election across clusters: only a member of an election has a use for it, and without
+    // the setting the container is what it always was.
+    ...(settings.election !== null && settings.cluster !== '' ? [{ name: 'ZKLEADER_CLUSTER', value: settings.cluster }] : []),
     ...(settings.configs.length > 0 ? [{ name: 'ZKLEADER_CONFIGS', value: settings.configs.join(',') }] : []),
     { name: 'ZKLEADER_SESSION_TIMEOUT', value: formatDuration(settings.sessionTimeoutMs) },
     { name: 'ZKLEADER_DIR', value: SIDECAR_DIR },
@@ -47,6 +58,7 @@ export function buildSidecar(settings: InjectionSettings): V1Container {
     { name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS },
   ];
   if (!settings.label) env.push({ name: 'ZKLEADER_NO_LABEL', value: 'true' });
+  if (settings.start === 'leader') env.push({ name: 'ZKLEADER_START', value: 'leader' });
 
   // The token volume is always mounted: without labelling it is empty, so no API token is mounted there.
   const volumeMounts: V1VolumeMount[] = [
@@ -61,9 +73,14 @@ export function buildSidecar(settings: InjectionSettings): V1Container {
 
   const liveness = httpProbe('/healthz', { periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 });
   // A ZooKeeper slow to answer must not get the sidecar killed before its first outcome.
+  // Cold standby: /startz answers 200 only once this member has led, so a follower's app never starts.
+  const startupProbe =
+    settings.start === 'leader'
+      ? httpProbe('/startz', { periodSeconds: 1, failureThreshold: STANDBY_FAILURE_THRESHOLD })
+      : httpProbe('/readyz', { periodSeconds: 1, failureThreshold: 300 });
   const modeFields: Partial<V1Container> =
     settings.sidecarMode === 'native'
-      ? { restartPolicy: 'Always', startupProbe: httpProbe('/readyz', { periodSeconds: 1, failureThreshold: 300 }), livenessProbe: liveness }
+      ? { restartPolicy: 'Always', startupProbe, livenessProbe: liveness }
       : { readinessProbe: httpProbe('/readyz', { periodSeconds: 2 }), livenessProbe: liveness };
 
   return {

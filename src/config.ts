@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { parseZooKeeperConnectString } from '../cli/valueSyntax.js';
+import { isDns1123Label, parseZooKeeperConnectString } from '../cli/valueSyntax.js';
 import { parseSidecarMode, type SidecarMode } from './annotations.js';
 
 export type ImagePullPolicy = 'Always' | 'IfNotPresent' | 'Never';
@@ -33,6 +33,11 @@ export interface InjectorConfig {
   readonly sidecarMode: SidecarMode;
   readonly resources: SidecarResources;
   readonly zookeeperAuth: ZooKeeperAuth;
+  /**
+   * The cluster this webhook serves (DESIGN.md "One election across clusters"): given to
+   * every sidecar as --cluster. Empty (the default): no cluster, the sidecar gets nothing.
+   */
+  readonly cluster: string;
 }
 
 /**
@@ -49,11 +54,20 @@ export function defaultInjectorConfig(version: string, sidecarImage?: string): I
     // Measured idle RSS with pod labelling on is about 115 MB (Node 24 + @kubernetes/client-node).
     resources: { requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '192Mi' } },
     zookeeperAuth: 'none',
+    cluster: '',
   };
 }
 
 const quantityPattern = /^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$/;
-const configFields = ['image', 'imagePullPolicy', 'zookeeper', 'sidecarMode', 'resources', 'zookeeperAuth'];
+const configFields = ['image', 'imagePullPolicy', 'zookeeper', 'sidecarMode', 'resources', 'zookeeperAuth', 'cluster'];
+
+/** The `cluster` setting: a DNS-1123 label, or "" for none. */
+export function parseClusterSetting(value: unknown): string {
+  if (typeof value === 'string' && (value === '' || isDns1123Label(value))) return value;
+  throw new Error(
+    `expected a DNS-1123 label (lower-case letters, digits and '-', at most 63 characters, starting and ending with a letter or digit) naming this cluster, or "" for none; got ${JSON.stringify(value)}`,
+  );
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -91,7 +105,7 @@ export function parseInjectorConfig(document: unknown, version: string, sidecarI
   for (const key of Object.keys(document)) {
     if (!configFields.includes(key)) throw new Error(`${key}: unknown field; expected one of ${configFields.join(', ')}`);
   }
-  const { image, imagePullPolicy, zookeeper, sidecarMode, resources, zookeeperAuth } = document;
+  const { image, imagePullPolicy, zookeeper, sidecarMode, resources, zookeeperAuth, cluster } = document;
   if (imagePullPolicy !== undefined && imagePullPolicy !== 'Always' && imagePullPolicy !== 'IfNotPresent' && imagePullPolicy !== 'Never') {
     throw new Error(`imagePullPolicy: expected Always, IfNotPresent or Never, got ${JSON.stringify(imagePullPolicy)}`);
   }
@@ -117,6 +131,7 @@ export function parseInjectorConfig(document: unknown, version: string, sidecarI
       limits: parseQuantities(resources?.limits, 'resources.limits', defaults.resources.limits),
     },
     zookeeperAuth: zookeeperAuth === undefined ? defaults.zookeeperAuth : withField('zookeeperAuth', () => parseZooKeeperAuth(zookeeperAuth)),
+    cluster: cluster === undefined ? defaults.cluster : withField('cluster', () => parseClusterSetting(cluster)),
   };
 }
 

@@ -8,6 +8,7 @@ import {
   ANNOTATION_MOUNT_PATH,
   ANNOTATION_SESSION_TIMEOUT,
   ANNOTATION_SIDECAR_MODE,
+  ANNOTATION_START,
   ANNOTATION_ZOOKEEPER,
   DEFAULT_MOUNT_PATH,
   ELECTION_FALLBACK_LABELS,
@@ -22,7 +23,7 @@ import {
   type SidecarMode,
 } from './annotations.js';
 import { DEFAULT_SESSION_TIMEOUT_MS, parseSessionTimeout } from '../cli/duration.js';
-import { isDns1123Label, parseDnsLabel, parseZooKeeperConnectString } from '../cli/valueSyntax.js';
+import { isDns1123Label, parseDnsLabel, parseStartPolicy, parseZooKeeperConnectString, type StartPolicy } from '../cli/valueSyntax.js';
 import type { ImagePullPolicy, InjectorConfig, SidecarResources, ZooKeeperAuth } from './config.js';
 
 /** Where app containers see the shared volume: all that a reinvocation needs. */
@@ -48,6 +49,12 @@ export interface InjectionSettings extends MountSettings {
   readonly sessionTimeoutMs: number;
   readonly sidecarMode: SidecarMode;
   /**
+   * zkleader.io/start: `leader` gates the app containers on leadership (cold standby): the
+   * native sidecar's startupProbe asks /startz, and a started leader that loses leadership
+   * deletes its own pod. `always` (the default): the app starts with the first outcome.
+   */
+  readonly start: StartPolicy;
+  /**
    * False when zkleader.io/label is "false", and for a configuration-only pod: the sidecar
    * gets no API access (an empty directory where the token would be).
    */
@@ -63,6 +70,8 @@ export interface InjectionSettings extends MountSettings {
    * annotation changes it.
    */
   readonly zookeeperAuth: ZooKeeperAuth;
+  /** The webhook's setting `cluster` alone (no annotation changes it); "" for none. */
+  readonly cluster: string;
   readonly image: string;
   readonly imagePullPolicy: ImagePullPolicy;
   readonly resources: SidecarResources;
@@ -205,6 +214,31 @@ function labelling(annotated: boolean | undefined, election: string | null): boo
 }
 
 /**
+ * Cold standby needs the three things only a labelling native sidecar in an election has:
+ * a startupProbe that holds the app containers back (classic mode has none: its app starts
+ * beside the sidecar), a leadership to wait for, and API access to delete its own pod.
+ */
+function startPolicy(annotated: StartPolicy | undefined, election: string | null, mode: SidecarMode, label: boolean): StartPolicy {
+  if (annotated !== 'leader') return annotated ?? 'always';
+  const refuse = (why: string, fix: string): never => {
+    throw new Refusal(`annotation ${ANNOTATION_START}: "leader" ${why}; ${fix}`);
+  };
+  if (election === null) {
+    refuse(`needs an election, and this pod has ${ANNOTATION_CONFIG} without ${ANNOTATION_ELECTION} (configuration only)`, `set the annotation ${ANNOTATION_ELECTION} to a DNS-1123 label, or remove ${ANNOTATION_START}`);
+  }
+  if (mode !== 'native') {
+    refuse(
+      'needs the native sidecar (an init container whose startupProbe holds the app containers back), and this pod would get the classic one, which cannot keep its app from starting',
+      `set the annotation ${ANNOTATION_SIDECAR_MODE} to "native", or remove ${ANNOTATION_START}`,
+    );
+  }
+  if (!label) {
+    refuse(`needs API access (a started leader that loses leadership deletes its own pod), and ${ANNOTATION_LABEL} is "false"`, `remove ${ANNOTATION_LABEL}, or remove ${ANNOTATION_START}`);
+  }
+  return 'leader';
+}
+
+/**
  * Reads the pod's zkleader.io annotations over the config; the first invalid one
  * refuses. Warnings about choices made for the pod are appended to `warnings`.
  */
@@ -220,16 +254,21 @@ export function resolveSettings(pod: V1Pod, config: InjectorConfig, warnings: st
       );
     }
     const label = labelling(read(annotations, ANNOTATION_LABEL, parseBooleanValue), election);
+    // In the order the refusals were always checked: the session timeout before the mode.
+    const sessionTimeoutMs = read(annotations, ANNOTATION_SESSION_TIMEOUT, parseSessionTimeout) ?? DEFAULT_SESSION_TIMEOUT_MS;
+    const mode = sidecarMode(pod, config, warnings);
     return {
       election,
       configs,
       zookeeper,
-      sessionTimeoutMs: read(annotations, ANNOTATION_SESSION_TIMEOUT, parseSessionTimeout) ?? DEFAULT_SESSION_TIMEOUT_MS,
-      sidecarMode: sidecarMode(pod, config, warnings),
+      sessionTimeoutMs,
+      sidecarMode: mode,
+      start: startPolicy(read(annotations, ANNOTATION_START, parseStartPolicy), election, mode, label),
       ...mountSettings(pod),
       label,
       projectedToken: label,
       zookeeperAuth: config.zookeeperAuth,
+      cluster: config.cluster,
       image: config.image,
       imagePullPolicy: config.imagePullPolicy,
       resources: config.resources,

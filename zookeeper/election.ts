@@ -751,8 +751,8 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
   }
 
   private selfIdentity(): MemberIdentity {
-    const { pod, ip, uid } = this.options.self;
-    return { pod, ip, uid };
+    const { pod, ip, uid, cluster } = this.options.self;
+    return { pod, ip, uid, cluster: cluster ?? '' };
   }
 
   private publishUnknown(): void {

@@ -3,12 +3,21 @@ export interface MemberIdentity {
   readonly pod: string;
   readonly ip: string | null;
   readonly uid: string | null;
+  /**
+   * The member's cluster (sidecar --cluster, DESIGN.md "One election across clusters"); ""
+   * for a member without one (its candidate data has no `cluster`: every member before it).
+   */
+  readonly cluster: string;
 }
 
-/** The data of a candidate znode: `{pod, uid, ip, namespace, startedAt}`. */
-export interface CandidateData extends MemberIdentity {
+/**
+ * The data of a candidate znode: `{pod, uid, ip, namespace, startedAt}`, and `cluster` only
+ * when the member has one (so a member without one writes what every member wrote before).
+ */
+export interface CandidateData extends Omit<MemberIdentity, 'cluster'> {
   readonly namespace: string;
   readonly startedAt: string;
+  readonly cluster?: string;
 }
 
 /** What the files say: the election's view, without its internal states. */
@@ -40,8 +49,9 @@ export function sameOutcome(a: ElectionSnapshot, b: ElectionSnapshot): boolean {
     a.state === b.state &&
     a.epoch === b.epoch &&
     a.leader?.pod === b.leader?.pod &&
+    a.leader?.cluster === b.leader?.cluster &&
     a.members.length === b.members.length &&
-    a.members.every((m, i) => m.pod === b.members[i]?.pod && m.ip === b.members[i]?.ip && m.uid === b.members[i]?.uid)
+    a.members.every((m, i) => m.pod === b.members[i]?.pod && m.ip === b.members[i]?.ip && m.uid === b.members[i]?.uid && m.cluster === b.members[i]?.cluster)
   );
 }
 
@@ -54,10 +64,11 @@ export function parseCandidateData(raw: Buffer, nodeName: string): MemberIdentit
         pod: value.pod,
         ip: typeof value.ip === 'string' ? value.ip : null,
         uid: typeof value.uid === 'string' ? value.uid : null,
+        cluster: typeof value.cluster === 'string' ? value.cluster : '',
       };
     }
   } catch {
     // not JSON: fall through
   }
-  return { pod: nodeName, ip: null, uid: null };
+  return { pod: nodeName, ip: null, uid: null, cluster: '' };
 }

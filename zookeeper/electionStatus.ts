@@ -63,16 +63,27 @@ export async function readElections(session: ZooKeeperSession, root: string, onl
   return result;
 }
 
-/** A kubectl-like table. */
+/** A member as the table lists it: `pod@cluster` when it has a cluster. */
+function memberCell(c: CandidateStatus): string {
+  const name = c.cluster ? `${c.pod}@${c.cluster}` : c.pod;
+  return c.tampered ? `${name}(tampered)` : name;
+}
+
+/**
+ * A kubectl-like table. The CLUSTER column (the leader's cluster) appears only when some
+ * member has a cluster: the table of single-cluster elections stays as it was.
+ */
 export function formatElectionTable(elections: readonly ElectionStatus[]): string {
+  const clusters = elections.some((e) => e.candidates.some((c) => c.cluster !== ''));
   const rows = [
-    ['ELECTION', 'LEADER', 'EPOCH', 'CANDIDATES', 'MEMBERS (ELECTION ORDER)'],
+    ['ELECTION', 'LEADER', ...(clusters ? ['CLUSTER'] : []), 'EPOCH', 'CANDIDATES', 'MEMBERS (ELECTION ORDER)'],
     ...elections.map((e) => [
       e.election,
       e.leader?.pod ?? '<none>',
+      ...(clusters ? [e.leader ? e.leader.cluster || '<none>' : '<none>'] : []),
       e.epoch ?? '<none>',
       String(e.candidates.length),
-      e.candidates.map((c) => (c.tampered ? `${c.pod}(tampered)` : c.pod)).join(',') || '<none>',
+      e.candidates.map(memberCell).join(',') || '<none>',
     ]),
   ];
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];

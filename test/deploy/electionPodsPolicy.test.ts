@@ -103,10 +103,10 @@ beforeEach(() => {
 });
 
 describe('the policy as deploy/ ships it', () => {
-  it('binds to deny, fails closed, and applies to updates of pods themselves (not their subresources)', () => {
+  it('binds to deny, fails closed, and applies to updates and deletions of pods themselves (not their subresources)', () => {
     expect(binding.spec).toEqual({ policyName, validationActions: ['Deny'] });
     expect(policy.spec?.failurePolicy).toBe('Fail');
-    expect(policy.spec?.matchConstraints?.resourceRules).toEqual([{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['pods'] }]);
+    expect(policy.spec?.matchConstraints?.resourceRules).toEqual([{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE', 'DELETE'], resources: ['pods'] }]);
     expect(policy.spec?.matchConditions?.map((c) => c.name)).toEqual(['pod-bound-service-account-token', 'pod-of-an-election']);
     // Every refusal names what was refused, and says Forbidden (403) as the certificates policy does.
     for (const v of policy.spec?.validations ?? []) expect([v.expression, v.reason, typeof v.message, typeof v.messageExpression]).toEqual([v.expression, 'Forbidden', 'string', 'string']);
@@ -207,6 +207,53 @@ describe('with the same token, an app container', () => {
     await admin.deleteNamespacedPod({ name: 'orders-2', namespace: 'shop' });
     emu.putPod(electionPod('orders-2', 'follower'));
     expect(emu.userOf(token)).toBeUndefined();
+  });
+});
+
+describe('deletion of pods (cold standby: a leader that lost leadership deletes its own pod)', () => {
+  const deny = (target: string) =>
+    `pods "${target}" is forbidden: ValidatingAdmissionPolicy '${policyName}' with binding '${policyName}' denied request: the service account token of pod orders-0 may delete only its own pod (name and uid), not pod ${target}`;
+
+  it('the real PodDeleter deletes its own pod with its token, the uid as precondition', async () => {
+    const { PodDeleter } = await import('../../sidecar/podDeleter.js');
+    const uid = emu.getPod('shop', 'orders-0')?.metadata?.uid ?? '';
+    const deleter = new PodDeleter({ api: asPod('orders-0'), namespace: 'shop', pod: 'orders-0', uid, logger: pino({ level: 'silent' }) });
+    expect(await deleter.delete()).toBe('deleted');
+    expect(emu.getPod('shop', 'orders-0')).toBeUndefined();
+  });
+
+  it('its precondition leaves a pod of the same name with another uid alone (a StatefulSet replacement): 409, nothing deleted', async () => {
+    const { PodDeleter } = await import('../../sidecar/podDeleter.js');
+    const r = await refusal(asPod('orders-0').deleteNamespacedPod({ name: 'orders-0', namespace: 'shop', body: { preconditions: { uid: 'another-uid' } } }));
+    expect([r.code, r.reason]).toEqual([409, 'Conflict']);
+    expect(r.message).toBe(`Operation cannot be fulfilled on pods "orders-0": Precondition failed: UID in precondition: another-uid, UID in object meta: ${emu.getPod('shop', 'orders-0')?.metadata?.uid ?? ''}`);
+    const deleter = new PodDeleter({ api: admin, namespace: 'shop', pod: 'orders-0', uid: 'another-uid', logger: pino({ level: 'silent' }) });
+    expect(await deleter.delete()).toBe('replaced');
+    expect(emu.getPod('shop', 'orders-0')).toBeDefined();
+  });
+
+  it.each([
+    ['another pod of its election', 'orders-2'],
+    ['the leader', 'orders-1'],
+  ])('cannot delete %s: 403 naming what was refused, nothing deleted', async (_what, target) => {
+    const r = await refusal(asPod('orders-0').deleteNamespacedPod({ name: target, namespace: 'shop' }));
+    expect([r.code, r.reason, r.message]).toEqual([403, 'Forbidden', deny(target)]);
+    expect(emu.getPod('shop', target)).toBeDefined();
+  });
+
+  it('with a token of a pod of the same name in another namespace, cannot delete this one', async () => {
+    emu.putPod(electionPod('orders-0', 'follower', 'other'));
+    const r = await refusal(asPod('orders-0', 'other').deleteNamespacedPod({ name: 'orders-0', namespace: 'shop' }));
+    expect([r.code, r.message]).toEqual([403, deny('orders-0')]);
+    expect(emu.getPod('shop', 'orders-0')).toBeDefined();
+  });
+
+  it('leaves pods outside any election to RBAC, and administrators alone', async () => {
+    emu.putPod({ metadata: { name: 'plain-1', namespace: 'shop', labels: { app: 'plain' } }, spec: { serviceAccountName: 'orders', containers: [{ name: 'app', image: 'busybox:1.36' }] } });
+    await asPod('orders-0').deleteNamespacedPod({ name: 'plain-1', namespace: 'shop' });
+    expect(emu.getPod('shop', 'plain-1')).toBeUndefined();
+    await admin.deleteNamespacedPod({ name: 'orders-2', namespace: 'shop' });
+    expect(emu.getPod('shop', 'orders-2')).toBeUndefined();
   });
 });
 

@@ -437,7 +437,8 @@ describe('the example, injected as the webhook would', () => {
     expect(app?.volumeMounts).toContainEqual(expect.objectContaining({ mountPath: '/var/run/zkleader', readOnly: true }));
     expect(app?.command?.join('\n')).toContain('cat /var/run/zkleader/leader');
     const role = find<{ rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] }>(rendered.example, 'Role', 'orders-zkleader');
-    expect(role.rules).toContainEqual({ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'patch'] });
+    // delete: a cold standby's leader that lost leadership deletes its own pod (the policy allows only its own).
+    expect(role.rules).toContainEqual({ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'patch', 'delete'] });
     expect(role.rules).toContainEqual({ apiGroups: [''], resources: ['events'], verbs: ['create'] });
     const binding = find<{ subjects: { name: string }[] }>(rendered.example, 'RoleBinding', 'orders-zkleader');
     expect(binding.subjects.map((s) => s.name)).toEqual([deployment.spec?.template.spec?.serviceAccountName]);

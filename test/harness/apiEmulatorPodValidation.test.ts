@@ -45,6 +45,11 @@ describe('validatePod', () => {
     expect(validatePod(injectedPod())).toEqual([]);
   });
 
+  test("accepts a cold standby's startupProbe that never gives up (failureThreshold 2147483647)", () => {
+    const standby = podWith((p) => void (container(p, 'initContainers', 0).startupProbe = { httpGet: { path: '/startz', port: 4040 }, periodSeconds: 1, failureThreshold: 2_147_483_647 }));
+    expect(validatePod(standby)).toEqual([]);
+  });
+
   test.each<[string, Mutation, { field: string; reason: string; message?: RegExp }]>([
     ['schema: containers missing', (p) => void delete p.spec.containers, { field: 'spec.containers', reason: 'FieldValueRequired' }],
     [
@@ -134,6 +139,22 @@ describe('validatePod', () => {
       { field: 'spec.containers[0].ports[0].containerPort', reason: 'FieldValueInvalid' },
     ],
     ['volume without a source', (p) => void (p.spec.volumes = [{ name: 'zkleader' }]), { field: 'spec.volumes[0]', reason: 'FieldValueRequired' }],
+    [
+      'startupProbe failureThreshold beyond int32 (a cold standby takes 2147483647, the most there is)',
+      (p) => void (container(p, 'initContainers', 0).startupProbe = { httpGet: { path: '/startz', port: 4040 }, failureThreshold: 2_147_483_648 }),
+      // The OpenAPI schema's int32 format (the apiserver cannot even decode it into its int32 field).
+      { field: 'spec.initContainers[0].startupProbe.failureThreshold', reason: 'FieldValueInvalid', message: /format/ },
+    ],
+    [
+      'negative probe periodSeconds',
+      (p) => void (container(p, 'initContainers', 0).startupProbe = { httpGet: { path: '/startz', port: 4040 }, periodSeconds: -1 }),
+      { field: 'spec.initContainers[0].startupProbe.periodSeconds', reason: 'FieldValueInvalid', message: /greater than or equal to 0/ },
+    ],
+    [
+      'startupProbe successThreshold other than 1',
+      (p) => void (container(p, 'initContainers', 0).startupProbe = { httpGet: { path: '/startz', port: 4040 }, successThreshold: 2 }),
+      { field: 'spec.initContainers[0].startupProbe.successThreshold', reason: 'FieldValueInvalid', message: /^Invalid value: 2: must be 1$/ },
+    ],
   ])('%s', (_name, mutate, expected) => {
     const causes = validatePod(podWith(mutate));
     expect(causes).toContainEqual(expect.objectContaining({ field: expected.field, reason: expected.reason }));

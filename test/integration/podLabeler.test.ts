@@ -197,3 +197,43 @@ describe('PodLabeler.reconcile: labels another pod changed are put right', () =>
     expect(api.getPod('test', name)?.metadata?.annotations?.[epochAnnotation]).toBeUndefined();
   });
 });
+
+describe('PodLabeler: a follower whose leader is in another cluster (one election across clusters)', () => {
+  const put = (name: string, role: string, epoch?: string) =>
+    api.putPod({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'test', labels: { 'zkleader.io/election': 'payments', [roleLabel]: role }, annotations: epoch === undefined ? {} : { [epochAnnotation]: epoch } },
+      spec: { containers: [{ name: 'app', image: 'busybox' }] },
+    });
+  const roleOf = (name: string) => api.getPod('test', name)?.metadata?.labels?.[roleLabel];
+
+  it('demotes the pods of its own cluster labelled leader below the leader\'s epoch, whatever their names, and leaves a newer one', async () => {
+    put('pay-self', 'follower');
+    // A crashed sidecar's leftover, and one named like the leader in the other cluster: both stale.
+    put('pay-crashed', 'leader', '100');
+    put('pay-remote-leader', 'leader', '150');
+    put('pay-unannotated', 'leader');
+    // Leads after the leadership this member knows of (its view is the older one): left alone.
+    put('pay-newer', 'leader', '300');
+    const l = new PodLabeler({ api: core, namespace: 'test', pod: 'pay-self', election: 'payments', logger: pino({ level: 'silent' }), requestTimeoutMs: 1000, random: () => 0 });
+    labelers.push(l);
+    l.desire('follower', '200', '200');
+    expect(await l.settled(10_000)).toBe(true);
+    expect(['pay-crashed', 'pay-remote-leader', 'pay-unannotated', 'pay-newer', 'pay-self'].map(roleOf)).toEqual(['follower', 'follower', 'follower', 'leader', 'follower']);
+    expect(api.getPod('test', 'pay-crashed')?.metadata?.annotations?.[epochAnnotation]).toBeUndefined();
+
+    // A stale label put back later is found by the label check and demoted again.
+    put('pay-crashed', 'leader', '100');
+    expect(await l.reconcile()).toBe(true);
+    expect(await l.settled(10_000)).toBe(true);
+    expect([roleOf('pay-crashed'), roleOf('pay-newer')]).toEqual(['follower', 'leader']);
+
+    // A follower of a leader in its own cluster demotes nobody: that leader does.
+    put('pay-other', 'leader', '120');
+    l.desire('follower', '250', null);
+    expect(await l.settled(10_000)).toBe(true);
+    expect(await l.reconcile()).toBe(false);
+    expect(roleOf('pay-other')).toBe('leader');
+  });
+});

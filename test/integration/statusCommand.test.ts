@@ -131,4 +131,38 @@ describe('zkleader status', () => {
     expect(stderr).toContain(message);
     expect(stderr.trim().split('\n')).toHaveLength(1);
   });
+
+  it('shows each member\'s cluster: a CLUSTER column and pod@cluster once a member has one, cluster in -o json', async () => {
+    const views = new Map<string, ElectionSnapshot>();
+    for (const [pod, cluster] of [['global-a', 'east'], ['global-b', 'west'], ['global-c', '']] as const) {
+      const e = new LeaderElection({
+        connectString: ensemble.connectString,
+        sessionTimeoutMs: 6000,
+        electionPath: '/zkleader/shop/global',
+        // As the sidecar writes it: no `cluster` key for a member without one.
+        self: { pod, ip: '10.0.0.2', uid: `uid-${pod}`, namespace: 'shop', startedAt: new Date().toISOString(), ...(cluster && { cluster }) },
+        logger: pino({ level: 'silent' }),
+      });
+      e.on('update', (snapshot) => views.set(pod, snapshot));
+      elections.push(e);
+      e.start();
+      // Joined before the next: the election order is a, b, c.
+      while (!views.get(pod) || views.get(pod)?.state === 'unknown') await new Promise((r) => setTimeout(r, 20));
+    }
+    const table = await run(['status', '--zookeeper', ensemble.connectString, '--election', 'shop/global']);
+    expect(table.code).toBe(0);
+    const lines = table.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^ELECTION\s+LEADER\s+CLUSTER\s+EPOCH\s+CANDIDATES\s+MEMBERS/);
+    const epoch = views.get('global-a')?.epoch;
+    expect(lines[1]?.split(/\s+/)).toEqual(['shop/global', 'global-a', 'east', epoch, '3', 'global-a@east,global-b@west,global-c']);
+    const json = await run(['status', '--zookeeper', ensemble.connectString, '--election', 'shop/global', '-o', 'json']);
+    const [global] = (JSON.parse(json.stdout) as { elections: ElectionStatus[] }).elections;
+    expect(global?.candidates.map((c) => c.cluster)).toEqual(['east', 'west', '']);
+    expect(global?.leader).toMatchObject({ pod: 'global-a', cluster: 'east' });
+    // The followers know the leader's cluster (leader.json's leader.cluster).
+    expect(views.get('global-b')?.leader).toMatchObject({ pod: 'global-a', cluster: 'east' });
+    // Elections of members without a cluster keep the table they had.
+    const plain = await run(['status', '--zookeeper', ensemble.connectString, '--election', 'shop/orders']);
+    expect(plain.stdout.split('\n')[0]).toMatch(/^ELECTION\s+LEADER\s+EPOCH\s+CANDIDATES/);
+  }, 30_000);
 });

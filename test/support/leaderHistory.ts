@@ -119,8 +119,9 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** A member identity: a pod name, and its cluster as a string ("" for none; DESIGN.md "One election across clusters"). */
 function isMember(value: unknown): value is { pod: string } {
-  return isRecord(value) && typeof value.pod === 'string' && value.pod !== '';
+  return isRecord(value) && typeof value.pod === 'string' && value.pod !== '' && typeof value.cluster === 'string';
 }
 
 function isTime(value: unknown): value is string {

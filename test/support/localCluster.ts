@@ -27,6 +27,8 @@ import { formatCredential } from '../../zookeeper/credentials.js';
 import { testAdminCredential, ZooKeeperEnsemble } from './zookeeperEnsemble.js';
 
 export const roleLabel = 'zkleader.io/role';
+/** The tenant's credential Secret that `zkleader tenant add` writes (README "Security model"). */
+const tenantSecretName = 'zkleader-zookeeper';
 export const epochAnnotation = 'zkleader.io/leader-epoch';
 
 export interface LocalClusterOptions {
@@ -34,6 +36,15 @@ export interface LocalClusterOptions {
   progress?: (line: string) => void;
   /** Logger of the emulator's admission chain (default: silent). */
   log?: Logger;
+  /**
+   * One election across clusters: this cluster uses the ZooKeeper ensemble of `sharedWith`
+   * (neither started nor closed here) and, with tenancy, gets the tenant's Secret copied from
+   * it, as an operator copies it to a second cluster (the password cannot be recovered from
+   * ZooKeeper, so `tenant add` there would refuse).
+   */
+  sharedWith?: LocalCluster;
+  /** Settings over deploy/webhook-config.yaml (e.g. `cluster: east`). */
+  webhookConfig?: Record<string, unknown>;
 }
 
 /** A pod that runs: its stored object at start and the process of its sidecar. */
@@ -61,6 +72,8 @@ export interface Leadership {
 export class LocalCluster {
   private readonly running = new Map<string, RunningWorkloadPod>();
   private nextHostOctet = 10;
+  /** False when the ensemble is another cluster's (LocalClusterOptions.sharedWith). */
+  private ownsZooKeeper = true;
 
   private constructor(
     readonly zookeeper: ZooKeeperEnsemble,
@@ -76,10 +89,16 @@ export class LocalCluster {
   static async start(opts: LocalClusterOptions = {}): Promise<LocalCluster> {
     const progress = opts.progress ?? (() => undefined);
     const parts: { zookeeper?: ZooKeeperEnsemble; emulator?: ApiEmulator; webhook?: WebhookProcess } = {};
+    const shared = opts.sharedWith?.zookeeper;
     try {
-      progress('starting a 3-node ZooKeeper ensemble (Apache ZooKeeper, one JVM per server)');
-      parts.zookeeper = await ZooKeeperEnsemble.start({ size: 3 });
-      progress(`ZooKeeper serving at ${parts.zookeeper.connectString}`);
+      if (shared) {
+        parts.zookeeper = shared;
+        progress(`sharing the ZooKeeper ensemble at ${shared.connectString}`);
+      } else {
+        progress('starting a 3-node ZooKeeper ensemble (Apache ZooKeeper, one JVM per server)');
+        parts.zookeeper = await ZooKeeperEnsemble.start({ size: 3 });
+        progress(`ZooKeeper serving at ${parts.zookeeper.connectString}`);
+      }
       parts.emulator = await ApiEmulator.start();
       progress(`Kubernetes API emulator at ${parts.emulator.url}`);
       // The example's ServiceAccount: the emulator's ServiceAccount admission refuses pods naming a missing one.
@@ -87,8 +106,16 @@ export class LocalCluster {
         parts.emulator.putServiceAccount(sa as V1ServiceAccount);
       }
       const service = deployedWebhookService(deployedWebhookConfiguration(''));
-      const config = parseYaml(webhookConfigYaml()) as Record<string, unknown>;
-      if (config.zookeeperAuth === 'required') {
+      const config = { ...(parseYaml(webhookConfigYaml()) as Record<string, unknown>), ...opts.webhookConfig };
+      if (config.zookeeperAuth === 'required' && opts.sharedWith) {
+        const { namespace } = exampleWorkloadPod();
+        const secret = await opts.sharedWith.core.readNamespacedSecret({ namespace, name: tenantSecretName });
+        await parts.emulator.kubeConfig().makeApiClient(CoreV1Api).createNamespacedSecret({
+          namespace,
+          body: { metadata: { name: tenantSecretName, namespace, labels: secret.metadata?.labels ?? {} }, type: secret.type ?? 'Opaque', data: secret.data ?? {} },
+        });
+        progress(`$ kubectl get secret -n ${namespace} ${tenantSecretName} -o yaml | kubectl apply -f -   (the tenant's credential, copied from the first cluster)`);
+      } else if (config.zookeeperAuth === 'required') {
         // deploy/ runs with tenancy: the example's namespace becomes a tenant first, with the
         // real command, as README's deploy steps do (its Secret lands in the emulator).
         const { namespace } = exampleWorkloadPod();
@@ -115,11 +142,13 @@ export class LocalCluster {
       await admission.createMutatingWebhookConfiguration({ body: webhookConfiguration });
       progress(`MutatingWebhookConfiguration ${webhookConfiguration.metadata?.name ?? ''} from deploy/ registered (caBundle patched in)`);
       await installDeployedPolicies(admission);
-      return new LocalCluster(parts.zookeeper, parts.emulator, parts.webhook, await parts.emulator.kubeconfigFile(), kc.makeApiClient(CoreV1Api), kc);
+      const cluster = new LocalCluster(parts.zookeeper, parts.emulator, parts.webhook, await parts.emulator.kubeconfigFile(), kc.makeApiClient(CoreV1Api), kc);
+      cluster.ownsZooKeeper = !shared;
+      return cluster;
     } catch (err) {
       await parts.webhook?.stop();
       await parts.emulator?.close();
-      await parts.zookeeper?.close();
+      if (!shared) await parts.zookeeper?.close();
       throw err;
     }
   }
@@ -159,6 +188,21 @@ export class LocalCluster {
     await running?.process.stop(5000);
     await running?.process.dispose();
     await this.core.deleteNamespacedPod({ name, namespace });
+  }
+
+  /**
+   * The kubelet's side of pods deleted through the API by someone else (a cold standby's
+   * sidecar deleting its own pod): their sidecars are stopped (SIGTERM, grace period) and
+   * they leave this "node". Returns the names reaped.
+   */
+  async reapDeleted(namespace: string): Promise<string[]> {
+    const gone = [...this.running.values()].filter((p) => p.process.namespace === namespace && !this.emulator.getPod(namespace, p.name));
+    for (const pod of gone) {
+      this.running.delete(pod.name);
+      await pod.process.stop(5000);
+      await pod.process.dispose();
+    }
+    return gone.map((p) => p.name);
   }
 
   /**
@@ -208,13 +252,13 @@ export class LocalCluster {
     throw new Error(`no agreed leader in ${namespace} within the deadline: ${last}\n${logs}`);
   }
 
-  /** Stops every sidecar, the webhook, the emulator and the ZooKeeper JVMs. Safe to call twice. */
+  /** Stops every sidecar, the webhook, the emulator and the ZooKeeper JVMs (unless shared: their owner's). Safe to call twice. */
   async close(): Promise<void> {
     await Promise.all([...this.running.values()].map((p) => p.process.dispose()));
     this.running.clear();
     await this.webhook.stop();
     await this.emulator.close();
-    await this.zookeeper.close();
+    if (this.ownsZooKeeper) await this.zookeeper.close();
   }
 }
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig, type V1Container, type V1EnvVar, type V1Pod } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { releaseLoopbackPorts, reserveLoopbackPorts } from './loopbackPorts.js';
+import { gateAppContainers, type AppStart } from './startupGate.js';
 import { trackChildProcess } from './processRegistry.js';
 import { zkleaderBin } from './repoRoot.js';
 
@@ -109,6 +110,8 @@ export interface RunningPod {
   readonly kubeconfig: string | undefined;
   readonly process: ChildProcess;
   readonly exited: Promise<ExitStatus>;
+  /** The app containers behind the native sidecar's startupProbe, as the kubelet starts them (startupGate.ts). */
+  readonly apps: AppStart;
   /** SIGTERM, then SIGKILL after the grace period (the pod's terminationGracePeriodSeconds unless given). */
   stop(graceMs?: number): Promise<ExitStatus>;
   kill(): Promise<ExitStatus>;
@@ -265,8 +268,10 @@ export async function runPod(pod: V1Pod, opts: PodRunnerOptions = {}): Promise<R
   let logs = '';
   child.stdout?.on('data', (d: Buffer) => (logs += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
+  const apps = gateAppContainers(pod, sidecar, listen);
   const exited = new Promise<ExitStatus>((resolve) => {
     child.once('exit', (code, signal) => {
+      apps.stop();
       releaseLoopbackPorts([port as number]);
       resolve({ code, signal });
     });
@@ -281,6 +286,7 @@ export async function runPod(pod: V1Pod, opts: PodRunnerOptions = {}): Promise<R
     kubeconfig,
     process: child,
     exited,
+    apps,
     async stop(graceMs = defaultGraceMs) {
       if (child.exitCode !== null || child.signalCode !== null) return exited;
       child.kill('SIGCONT');

@@ -5,7 +5,7 @@ import { matchesLabels, parseFieldSelector, parseLabelSelector } from './labelSe
 import { randomNameSuffix } from './nameSyntax.js';
 import { applyPatch } from './patch.js';
 import { apiVersionOf, namespaces, newNamespace, type ResourceType, type StoredObject } from './resources.js';
-import { alreadyExists, badRequest, conflict, deleted, invalid, notFound, type Status, type Target } from './status.js';
+import { alreadyExists, badRequest, conflict, deleted, invalid, notFound, preconditionFailed, type Status, type Target } from './status.js';
 import type { ObjectStore } from './store.js';
 import type { UserInfo } from './serviceAccountTokens.js';
 import type { ValidatingAdmission, ValidationRequest } from './validatingAdmissionPolicy.js';
@@ -21,6 +21,11 @@ export interface RequestScope {
   dryRun: boolean;
   /** Warnings collected while serving the request (admission webhooks add them). */
   warnings?: string[];
+}
+
+/** The DeleteOptions the emulator honours: preconditions on the stored object. */
+export interface DeleteOptions {
+  preconditions?: { uid?: string; resourceVersion?: string };
 }
 
 export interface ListQuery {
@@ -121,8 +126,19 @@ export class ObjectApi {
     return this.write(scope, stored, patched, 'PatchOptions');
   }
 
-  delete(scope: RequestScope): StoredObject | Status {
+  delete(scope: RequestScope, options: DeleteOptions = {}): StoredObject | Status {
     const stored = this.mustGet(scope);
+    // Checked before admission, as the registry checks them in its delete (store.Delete → Preconditions.Check).
+    const { uid, resourceVersion } = options.preconditions ?? {};
+    if (uid !== undefined && uid !== stored.metadata.uid) {
+      throw preconditionFailed(targetOf(scope.type, stored.metadata.name), `UID in precondition: ${uid}, UID in object meta: ${stored.metadata.uid}`);
+    }
+    if (resourceVersion !== undefined && resourceVersion !== stored.metadata.resourceVersion) {
+      throw preconditionFailed(
+        targetOf(scope.type, stored.metadata.name),
+        `ResourceVersion in precondition: ${resourceVersion}, ResourceVersion in object meta: ${stored.metadata.resourceVersion}`,
+      );
+    }
     this.validatingAdmission(this.validationRequest(scope, 'DELETE', 'DeleteOptions', stored.metadata.name, null, this.present(scope.type, stored)));
     if (scope.dryRun) return this.present(scope.type, stored);
     this.store.delete(scope.type.storageKey, stored.metadata.namespace, stored.metadata.name);

@@ -105,6 +105,10 @@ function validateContainer(
     if (!p) continue;
     if (kind === 'init' && !sidecar) errs.push(forbidden(`${path}.${probe}`, 'may not be set for init containers without restartPolicy=Always'));
     validateProbe(p, `${path}.${probe}`, errs);
+    // validateLivenessProbe / validateStartupProbe: one success is all they may ask for.
+    if (probe !== 'readinessProbe' && p.successThreshold !== undefined && p.successThreshold !== 1) {
+      errs.push(invalid(`${path}.${probe}.successThreshold`, p.successThreshold, 'must be 1'));
+    }
   }
 
   const mountPaths = new Set<string>();
@@ -143,6 +147,11 @@ function validateProbe(probe: IProbe, path: string, errs: FieldError[]): void {
   const handlers = (['exec', 'httpGet', 'tcpSocket', 'grpc'] as const).filter((h) => probe[h] !== undefined);
   if (handlers.length === 0) errs.push(required(path, 'must specify a handler type'));
   if (handlers.length > 1) errs.push(forbidden(`${path}.${handlers[1]}`, 'may not specify more than 1 handler type'));
+  // ValidateNonnegativeField for each (the defaults fill in zeros); the schema's int32 format bounds them above.
+  for (const field of ['initialDelaySeconds', 'timeoutSeconds', 'periodSeconds', 'successThreshold', 'failureThreshold'] as const) {
+    const value = probe[field];
+    if (value !== undefined && value < 0) errs.push(invalid(`${path}.${field}`, value, 'must be greater than or equal to 0'));
+  }
   const port = probe.httpGet?.port ?? probe.tcpSocket?.port;
   const portPath = `${path}.${probe.httpGet ? 'httpGet' : 'tcpSocket'}.port`;
   if (typeof port === 'number') validatePortNumber(port, portPath, errs);

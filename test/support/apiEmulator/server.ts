@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { discoveryDocument } from './discovery.js';
 import type { FaultTable, Verb } from './faults.js';
-import type { ObjectApi, RequestScope } from './objectApi.js';
+import type { DeleteOptions, ObjectApi, RequestScope } from './objectApi.js';
 import { resolveResourcePath, type ResourceRoute } from './routes.js';
 import type { ServiceAccountTokens, UserInfo } from './serviceAccountTokens.js';
 import { ApiError, badRequest, internalError, methodNotAllowed, pathNotFound, requestEntityTooLarge, unauthorized } from './status.js';
@@ -96,8 +96,21 @@ async function handle(deps: ApiServerDeps, req: IncomingMessage, url: URL, warni
     case 'patch':
       return { status: 200, body: deps.api.patch(scope, req.headers['content-type'] ?? '', parseJson(raw)) };
     case 'delete':
-      return { status: 200, body: deps.api.delete(scope) };
+      return { status: 200, body: deps.api.delete(scope, raw.trim() === '' ? {} : deleteOptions(parseJson(raw))) };
   }
+}
+
+/** A DELETE's body: DeleteOptions, of which the preconditions are honoured. */
+function deleteOptions(body: unknown): DeleteOptions {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('the body of a DELETE must be a DeleteOptions object');
+  const preconditions = (body as { preconditions?: unknown }).preconditions;
+  if (preconditions === undefined || preconditions === null) return {};
+  if (typeof preconditions !== 'object' || Array.isArray(preconditions)) throw badRequest('DeleteOptions.preconditions must be an object');
+  const { uid, resourceVersion } = preconditions as Record<string, unknown>;
+  for (const [field, value] of [['uid', uid], ['resourceVersion', resourceVersion]] as const) {
+    if (value !== undefined && value !== null && typeof value !== 'string') throw badRequest(`DeleteOptions.preconditions.${field} must be a string`);
+  }
+  return { preconditions: { ...(typeof uid === 'string' && { uid }), ...(typeof resourceVersion === 'string' && { resourceVersion }) } };
 }
 
 function verbOf(method: string, route: ResourceRoute): Verb {

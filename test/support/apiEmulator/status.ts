@@ -53,6 +53,14 @@ export function notFound(t: Target): ApiError {
   return new ApiError(failure(404, 'NotFound', `${qualified(t)} not found`, detailsOf(t)));
 }
 
+/**
+ * A DeleteOptions precondition (uid, resourceVersion) that the stored object does not meet:
+ * 409 Conflict, as the registry turns storage's InvalidObjError into one.
+ */
+export function preconditionFailed(t: Target, detail: string): ApiError {
+  return new ApiError(failure(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(t)}: Precondition failed: ${detail}`, detailsOf(t)));
+}
+
 export function alreadyExists(t: Target): ApiError {
   return new ApiError(failure(409, 'AlreadyExists', `${qualified(t)} already exists`, detailsOf(t)));
 }

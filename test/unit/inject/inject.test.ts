@@ -366,7 +366,12 @@ describe('parseInjectorConfig', () => {
       sidecarMode: 'native',
       resources: { requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '192Mi' } },
       zookeeperAuth: 'none',
+      cluster: '',
     });
+  });
+
+  it.each(['east', 'eu-west-1', ''])('takes cluster: %j', (cluster) => {
+    expect(parseInjectorConfig({ cluster }, '1').cluster).toBe(cluster);
   });
 
   it.each(['none', 'required'] as const)('takes zookeeperAuth: %s', (zookeeperAuth) => {
@@ -391,8 +396,12 @@ describe('parseInjectorConfig', () => {
     [{ zookeeperAuth: 'Required' }, 'zookeeperAuth: expected "none" or "required", got "Required"'],
     [{ zookeeperAuth: true }, 'zookeeperAuth: expected "none" or "required", got true'],
     [{ zookeeperAuth: null }, 'zookeeperAuth: expected "none" or "required", got null'],
-    [{ mode: 'native' }, 'mode: unknown field; expected one of image, imagePullPolicy, zookeeper, sidecarMode, resources, zookeeperAuth'],
-    [['image'], 'expected a map with the fields image, imagePullPolicy, zookeeper, sidecarMode, resources, zookeeperAuth'],
+    [{ cluster: 'East' }, 'cluster: expected a DNS-1123 label (lower-case letters, digits and \'-\', at most 63 characters, starting and ending with a letter or digit) naming this cluster, or "" for none; got "East"'],
+    [{ cluster: 'a'.repeat(64) }, 'cluster: expected a DNS-1123 label'],
+    [{ cluster: 1 }, 'cluster: expected a DNS-1123 label'],
+    [{ cluster: null }, 'cluster: expected a DNS-1123 label'],
+    [{ mode: 'native' }, 'mode: unknown field; expected one of image, imagePullPolicy, zookeeper, sidecarMode, resources, zookeeperAuth, cluster'],
+    [['image'], 'expected a map with the fields image, imagePullPolicy, zookeeper, sidecarMode, resources, zookeeperAuth, cluster'],
   ])('refuses %j naming the field', (document, message) => {
     expect(() => parseInjectorConfig(document, '1')).toThrow(message);
   });

@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import type { ElectionSnapshot } from '../../../zookeeper/electionSnapshot.js';
 import { LeaderFileWriter } from '../../../sidecar/leaderFile.js';
 
-const self = { pod: 'orders-1', ip: '10.0.1.7', uid: 'u-1' };
-const other = { pod: 'orders-0', ip: '10.0.1.9', uid: 'u-0' };
+// Members without a cluster (sidecar --cluster not given): leader.json still says `"cluster": ""`.
+const self = { pod: 'orders-1', ip: '10.0.1.7', uid: 'u-1', cluster: '' };
+const other = { pod: 'orders-0', ip: '10.0.1.9', uid: 'u-0', cluster: '' };
 let dir: string;
 
 beforeEach(() => {
@@ -48,6 +49,19 @@ describe('LeaderFileWriter', () => {
       validUntil: '2026-11-22T10:00:09.666Z',
     });
     expect(writer.written?.epoch).toBe('4294967301');
+  });
+
+  it('names each member\'s cluster: always a string, "" for a member without one', async () => {
+    const east = { ...self, cluster: 'east' };
+    const west = { ...other, cluster: 'west' };
+    const legacy = { pod: 'orders-2', ip: null, uid: null, cluster: '' };
+    const writer = new LeaderFileWriter(dir, 'shop/orders', east);
+    await writer.write(snapshot({ leader: west, members: [west, east, legacy] }));
+    const doc = JSON.parse(readFileSync(join(dir, 'leader.json'), 'utf8')) as Record<string, unknown>;
+    expect(doc).toMatchObject({ self: { pod: 'orders-1', cluster: 'east' }, leader: { pod: 'orders-0', cluster: 'west' } });
+    expect((doc.members as { cluster: string }[]).map((m) => m.cluster)).toEqual(['west', 'east', '']);
+    // The leader file keeps its one line: the pod name alone (its cluster is in leader.json).
+    expect(readFileSync(join(dir, 'leader'), 'utf8')).toBe('orders-0\n');
   });
 
   it('empties the leader file while unknown and leaves no temporary files', async () => {

@@ -23,6 +23,8 @@ describe('sidecar flags', () => {
       configs: undefined,
       'credential-file': undefined,
       'label-check': 30000,
+      cluster: undefined,
+      start: 'always',
     });
   });
 
@@ -31,6 +33,17 @@ describe('sidecar flags', () => {
     expect(() => parseFlags(sidecarFlags, [...required, '--configs', 'app,app'], {})).toThrow('--configs: config app is named twice');
     expect(() => parseFlags(sidecarFlags, [...required, '--configs', 'Bad_Name'], {})).toThrow(/--configs: config name "Bad_Name" must be a ConfigMap name/);
     expect(() => parseFlags(sidecarFlags, [...required, '--label-check', '10m1s'], {})).toThrow(/--label-check/);
+  });
+
+  it('takes --cluster as a DNS-1123 label; empty is no cluster, as from the webhook without the setting', () => {
+    expect(parseFlags(sidecarFlags, [...required, '--cluster', 'east'], {}).flags.cluster).toBe('east');
+    expect(parseFlags(sidecarFlags, required, { ZKLEADER_CLUSTER: 'west' }).flags.cluster).toBe('west');
+    // An empty variable counts as unset: no cluster either way.
+    expect(parseFlags(sidecarFlags, required, { ZKLEADER_CLUSTER: '' }).flags.cluster).toBeUndefined();
+    expect(parseFlags(sidecarFlags, [...required, '--cluster', ''], {}).flags.cluster ?? '').toBe('');
+    expect(() => parseFlags(sidecarFlags, [...required, '--cluster', 'East_1'], {})).toThrow(UsageError);
+    expect(() => parseFlags(sidecarFlags, [...required, '--cluster', 'East_1'], {})).toThrow('--cluster: expected a DNS-1123 label');
+    expect(() => parseFlags(sidecarFlags, required, { ZKLEADER_CLUSTER: 'a'.repeat(64) })).toThrow('--cluster (from ZKLEADER_CLUSTER): expected a DNS-1123 label');
   });
 
   it('reads the environment the webhook sets (downward API and ZKLEADER_*)', () => {

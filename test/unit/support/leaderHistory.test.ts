@@ -31,8 +31,8 @@ const T0 = Date.parse('2026-11-22T10:00:00.000Z');
 const iso = (ms: number): string => new Date(T0 + ms).toISOString();
 const LEASE = 2666;
 
-function member(pod: string): { pod: string; ip: string; uid: string } {
-  return { pod, ip: '127.0.0.1', uid: `uid-${pod}` };
+function member(pod: string): { pod: string; ip: string; uid: string; cluster: string } {
+  return { pod, ip: '127.0.0.1', uid: `uid-${pod}`, cluster: '' };
 }
 
 function leaderDoc(pod: string, epoch: string, since: number, renewedAt: number, validUntil = renewedAt + LEASE): LeaderDocument {

@@ -17,13 +17,20 @@ describe('candidate nodes', () => {
 });
 
 describe('candidate data', () => {
-  it('reads {pod, uid, ip} and shows damaged data as the node name', () => {
+  it('reads {pod, uid, ip} and shows damaged data as the node name; a member without a cluster is cluster ""', () => {
     expect(parseCandidateData(Buffer.from('{"pod":"p","uid":"u","ip":"10.0.0.1","namespace":"n","startedAt":"x"}'), 'node')).toEqual({
       pod: 'p',
       uid: 'u',
       ip: '10.0.0.1',
+      cluster: '',
     });
-    expect(parseCandidateData(Buffer.from('{"pod":"p"}'), 'node')).toEqual({ pod: 'p', uid: null, ip: null });
-    expect(parseCandidateData(Buffer.from('not json'), 'node-1')).toEqual({ pod: 'node-1', uid: null, ip: null });
+    expect(parseCandidateData(Buffer.from('{"pod":"p"}'), 'node')).toEqual({ pod: 'p', uid: null, ip: null, cluster: '' });
+    expect(parseCandidateData(Buffer.from('not json'), 'node-1')).toEqual({ pod: 'node-1', uid: null, ip: null, cluster: '' });
+  });
+
+  it('reads the cluster of a member that has one, and ignores one that is not a string', () => {
+    const data = '{"pod":"p","uid":"u","ip":"10.0.0.1","namespace":"n","startedAt":"x","cluster":"east"}';
+    expect(parseCandidateData(Buffer.from(data), 'node')).toEqual({ pod: 'p', uid: 'u', ip: '10.0.0.1', cluster: 'east' });
+    expect(parseCandidateData(Buffer.from('{"pod":"p","cluster":7}'), 'node').cluster).toBe('');
   });
 });
