@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The one zkleader image: webhook, sidecar, certs, inject, status, tenant and config are subcommands.
+# The one zkleader image: webhook, sidecar, certs, inject, status, tenant, config and lock are subcommands.
 # Build and runtime stages share Node 24 on Debian 12 (bookworm): the native
 # zookeeper addon is compiled against that glibc and Node's own headers.
 ARG NODE_IMAGE=node:24-bookworm-slim
@@ -38,6 +38,7 @@ COPY sidecar ./sidecar
 COPY zookeeper ./zookeeper
 COPY tenant ./tenant
 COPY config ./config
+COPY lock ./lock
 COPY certs ./certs
 RUN npm run build
 

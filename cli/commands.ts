@@ -47,4 +47,9 @@ export const commands: readonly CommandEntry[] = [
     summary: 'manage configs in ZooKeeper: versions, history, rollback, ConfigMap import',
     load: async () => (await import('../config/configCommand.js')).configCommand,
   },
+  {
+    name: 'lock',
+    summary: 'run a command while holding a ZooKeeper lock or semaphore place (exit 75: not acquired, 76: lost)',
+    load: async () => (await import('../lock/lockCommand.js')).lockCommand,
+  },
 ];
