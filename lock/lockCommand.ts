@@ -113,10 +113,17 @@ async function run(flags: FlagValues<typeof lockFlags>, refRaw: string, command:
     ...(credential ? { credential } : {}),
   });
 
-  // Waiting: SIGTERM / SIGINT stop the wait (ctx.signal), our node goes.
+  // Waiting: any signal we pass on later stops the wait instead (SIGTERM / SIGINT through
+  // ctx.signal), and our node goes: a SIGHUP must not leave it queued until its session expires.
+  const waiting = new AbortController();
+  const stopWaiting = (signal: NodeJS.Signals) => waiting.abort(new Error(`received ${signal}`));
+  const onCtxAbort = () => waiting.abort(ctx.signal.reason);
+  if (ctx.signal.aborted) onCtxAbort();
+  ctx.signal.addEventListener('abort', onCtxAbort);
+  for (const s of forwarded) if (s !== 'SIGTERM' && s !== 'SIGINT') process.on(s, stopWaiting);
   let holding;
   try {
-    holding = await lock.acquire(flags.wait ?? null, ctx.signal);
+    holding = await lock.acquire(flags.wait ?? null, waiting.signal);
   } catch (err) {
     await lock.release();
     if (err instanceof LockError) {
@@ -124,15 +131,24 @@ async function run(flags: FlagValues<typeof lockFlags>, refRaw: string, command:
       return 1;
     }
     throw err;
+  } finally {
+    ctx.signal.removeEventListener('abort', onCtxAbort);
+    for (const s of forwarded) process.off(s, stopWaiting);
   }
   if (!holding) {
     await lock.release();
-    if (ctx.signal.aborted) {
-      const reason = String((ctx.signal.reason as Error | undefined)?.message ?? '');
+    if (waiting.signal.aborted) {
+      const reason = String((waiting.signal.reason as Error | undefined)?.message ?? '');
+      const signal = forwarded.find((s) => reason.endsWith(s)) ?? 'SIGTERM';
       say(`${name}: stopped while waiting (${reason || 'signal'})`);
-      return 128 + signalNumber(reason.includes('SIGINT') ? 'SIGINT' : 'SIGTERM');
+      return 128 + signalNumber(signal);
     }
-    say(`${name}: not acquired within ${formatDuration(flags.wait ?? 0)} (${flags.holders === 1 ? 'held by another' : `all ${flags.holders} places taken`})`);
+    const why = !lock.queueSeen
+      ? `no ZooKeeper session with ${flags.zookeeper} within ${formatDuration(Math.max(flags.wait ?? 0, timeout))}`
+      : flags.holders === 1
+        ? 'held by another'
+        : `all ${flags.holders} places taken`;
+    say(`${name}: not acquired within ${formatDuration(flags.wait ?? 0)} (${why})`);
     return EXIT_NOT_ACQUIRED;
   }
 

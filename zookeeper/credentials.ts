@@ -1,3 +1,4 @@
+import type { ZooKeeperSession } from './session.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 
@@ -112,4 +113,19 @@ export const creatorAllAcl: readonly AclEntry[] = [{ perms: Perms.ALL, scheme: '
 /** A `digest` entry of an ACL names this user. */
 export function digestIdsOf(acl: readonly AclEntry[], user?: string): string[] {
   return acl.filter((e) => e.scheme === 'digest' && (user === undefined || e.id.startsWith(`${user}:`))).map((e) => e.id);
+}
+
+/**
+ * The ACL for a node made under `path` by a member with a credential: that of the nearest
+ * existing node on the path (the recipe's node, else the tenant node), which the admin keeps
+ * (`tenant add --rotate`, `--retire-old`) — a retired password a live session still holds
+ * never reaches new nodes, and what the admin makes stays the tenant's. Creator-only when
+ * no node on the path has one.
+ */
+export async function nearestAcl(session: Pick<ZooKeeperSession, 'getAcl'>, path: string): Promise<readonly AclEntry[]> {
+  for (let p = path; p.lastIndexOf('/') > 0; p = p.slice(0, p.lastIndexOf('/'))) {
+    const found = await session.getAcl(p);
+    if (found && found.acl.length > 0) return found.acl;
+  }
+  return creatorAllAcl;
 }

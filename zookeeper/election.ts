@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { candidatePrefix, electionOrder, type CandidateNode } from './candidateNode.js';
 import { parseCandidateData, sameOutcome, type CandidateData, type ElectionSnapshot, type MemberIdentity } from './electionSnapshot.js';
-import { creatorAllAcl, type AclEntry, type DigestCredential } from './credentials.js';
+import { nearestAcl, type AclEntry, type DigestCredential } from './credentials.js';
 import { childrenOrEmpty, ZooKeeperCode, ZooKeeperError, ZooKeeperSession, type ZnodeStat } from './session.js';
 import { SessionLease } from './sessionLease.js';
 
@@ -607,19 +607,10 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
     }
   }
 
-  /**
-   * With a credential: the ACL of the nearest existing node on the election path (the
-   * election node, else the tenant node), which the admin keeps (`tenant add --rotate`,
-   * `--retire-old`): a retired password a live session still holds never reaches new
-   * nodes, as it would through the creator-only ACL. Without: open nodes.
-   */
+  /** With a credential: nearestAcl of the election path (see there). Without: open nodes. */
   private async createAcl(session: ZooKeeperSession): Promise<readonly AclEntry[] | undefined> {
     if (this.credentials.length === 0) return undefined;
-    for (let path = this.options.electionPath; path.lastIndexOf('/') > 0; path = path.slice(0, path.lastIndexOf('/'))) {
-      const found = await session.getAcl(path);
-      if (found && found.acl.length > 0) return found.acl;
-    }
-    return creatorAllAcl;
+    return nearestAcl(session, this.options.electionPath);
   }
 
   private reportTampered(node: string, version: number, own: boolean): void {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { creatorAllAcl, type DigestCredential } from './credentials.js';
+import { nearestAcl, type DigestCredential } from './credentials.js';
 import { childrenOrEmpty, ZooKeeperCode, ZooKeeperError, ZooKeeperSession } from './session.js';
 import { SessionLease } from './sessionLease.js';
 
@@ -57,7 +57,7 @@ export interface LockOptions {
   readonly holders: number;
   /** What the node says about its owner (JSON), for `zkleader status` and people. */
   readonly owner: Readonly<Record<string, string>>;
-  /** Tenancy: with it, every node is created with the creator-only ACL. */
+  /** Tenancy: with it, every node is created with the ACL of the nearest node above it (nearestAcl). */
   readonly credential?: DigestCredential;
   readonly logger?: Logger;
   readonly now?: () => number;
@@ -125,6 +125,8 @@ export class DistributedLock extends EventEmitter<LockEvents> {
   private readonly wakeup = new Wakeup();
   private readonly lease = new SessionLease(() => Math.min(this.options.sessionTimeoutMs, this.session?.everConnected ? this.session.negotiatedTimeoutMs : this.options.sessionTimeoutMs));
   private holding = false;
+  /** acquire() has looked at the queue at least once (it had a session to try with). */
+  private looked = false;
   private lostReason: string | null = null;
   private released = false;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -140,6 +142,11 @@ export class DistributedLock extends EventEmitter<LockEvents> {
   /** The end of the holder's lease (null: not holding, or no lease yet). */
   get validUntil(): number | null {
     return this.holding ? this.lease.end() : null;
+  }
+
+  /** Whether acquire() ever looked at the queue: false when it never had a ZooKeeper session. */
+  get queueSeen(): boolean {
+    return this.looked;
   }
 
   /** Our node's name while we wait or hold. */
@@ -159,6 +166,9 @@ export class DistributedLock extends EventEmitter<LockEvents> {
    */
   async acquire(waitMs: number | null, signal?: AbortSignal): Promise<Holding | null> {
     const deadline = waitMs === null ? Number.POSITIVE_INFINITY : this.now() + waitMs;
+    // A try (--wait 0) or a short wait still needs a session to try with: until the first
+    // look at the queue, connecting may take up to the session timeout.
+    const connectBy = Math.max(deadline, this.now() + this.options.sessionTimeoutMs);
     const onAbort = () => this.wakeup.notify();
     signal?.addEventListener('abort', onAbort);
     try {
@@ -166,11 +176,12 @@ export class DistributedLock extends EventEmitter<LockEvents> {
         if (this.released || signal?.aborted) return null;
         const session = this.currentOrNewSession();
         if (!session.connected) {
-          if (this.now() >= deadline) break;
-          await this.wakeup.wait(deadline - this.now());
+          const giveUpAt = this.looked ? deadline : connectBy;
+          if (this.now() >= giveUpAt) break;
+          await this.wakeup.wait(giveUpAt - this.now());
           continue;
         }
-        let step: Holding | 'again' | 'wait';
+        let step: Holding | 'again' | 'wait' | 'later';
         try {
           step = await this.check(session);
         } catch (err) {
@@ -181,9 +192,14 @@ export class DistributedLock extends EventEmitter<LockEvents> {
           throw err;
         }
         if (step === 'again') continue;
-        if (step !== 'wait') return step;
+        if (typeof step === 'object') return step;
+        this.looked = true;
         if (this.now() >= deadline) break;
-        await this.wakeup.wait(deadline - this.now());
+        // Waiting, look again at least every quarter of T: each synced look renews the lease,
+        // so that a long wait leaves one to hold with. 'later': no renewal old enough to anchor
+        // the lease yet; look again once there is.
+        const pause = step === 'wait' ? this.options.sessionTimeoutMs / 4 : this.lease.anchorAgeMs + 10;
+        await this.wakeup.wait(Math.min(deadline - this.now(), Math.ceil(pause)));
       }
       await this.release();
       return null;
@@ -231,12 +247,14 @@ export class DistributedLock extends EventEmitter<LockEvents> {
   }
 
   /** One synced look at the queue: we hold, we wait (watches set), or look again. */
-  private async check(session: ZooKeeperSession): Promise<Holding | 'again' | 'wait'> {
+  private async check(session: ZooKeeperSession): Promise<Holding | 'again' | 'wait' | 'later'> {
     const path = this.options.lockPath;
     const sent = this.now();
     await session.sync(path);
     if (!this.ownNode) await this.join(session);
     const order = lockOrder(await childrenOrEmpty(session, path)).filter((n) => !this.notWaiters.has(n.name));
+    // A read after a completed sync: a renewal of the session's lease, holding or not.
+    this.lease.renew(sent);
     const index = order.findIndex((n) => n.name === this.ownNode);
     if (index < 0) {
       this.options.logger?.warn({ node: this.ownNode }, 'own lock node is gone; queueing again');
@@ -249,8 +267,7 @@ export class DistributedLock extends EventEmitter<LockEvents> {
         this.ownNode = null;
         return 'again';
       }
-      this.lease.renew(sent);
-      if (!this.lease.valid(this.now())) return 'again';
+      if (!this.lease.valid(this.now())) return 'later';
       this.hold(session);
       return { token: stat.czxid, node: this.ownNode as string };
     }
@@ -281,7 +298,7 @@ export class DistributedLock extends EventEmitter<LockEvents> {
         }
       }
     }
-    const acl = this.options.credential ? creatorAllAcl : undefined;
+    const acl = this.options.credential ? await nearestAcl(session, path) : undefined;
     const data = JSON.stringify(this.options.owner);
     this.createUncertain = true;
     let created: string;

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
-import { ZooKeeperSession } from '../../zookeeper/session.js';
+import { ZooKeeperCode, ZooKeeperError, ZooKeeperSession } from '../../zookeeper/session.js';
 import { serverMode } from '../support/fourLetterWord.js';
 import { connectZooKeeper, withinMs } from '../support/zookeeperClient.js';
 import { ZooKeeperEnsemble, type ZooKeeperServer } from '../support/zookeeperEnsemble.js';
@@ -49,12 +49,15 @@ function nextEvent(session: ZooKeeperSession, events: readonly ('connected' | 'd
  * When `session` lost its server: the `disconnected` event, or — on a loaded machine the
  * event can come late — the session first seen not connected (performance.now()).
  */
-async function droppedWithin(session: ZooKeeperSession, dropped: Promise<number>, timeoutMs: number, what: string): Promise<number> {
+async function droppedWithin(session: ZooKeeperSession, dropped: Promise<number>, timeoutMs: number, what: string, reads?: { lostConnectionAt(): number | undefined }): Promise<number> {
   let seen: number | undefined;
   void dropped.then((at) => (seen ??= at));
   const deadline = performance.now() + timeoutMs;
   while (seen === undefined) {
-    if (!session.connected) seen = performance.now();
+    // A read that failed with CONNECTIONLOSS is the client seeing the drop too.
+    const lost = reads?.lostConnectionAt();
+    if (lost !== undefined) seen = lost;
+    else if (!session.connected) seen = performance.now();
     else if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
     else await sleep(20);
   }
@@ -92,16 +95,18 @@ interface TimedRead {
  * stop() returns the reads so far at once: a read sent while the session is disconnected
  * waits for a reconnection, however long.
  */
-function pollReads(session: ZooKeeperSession, path: string): { stop(): TimedRead[] } {
+function pollReads(session: ZooKeeperSession, path: string): { stop(): TimedRead[]; lostConnectionAt(): number | undefined } {
   const reads: TimedRead[] = [];
   let stopped = false;
+  let lostAt: number | undefined;
   void (async () => {
     while (!stopped) {
       try {
         const children = await withinMs(session.getChildren(path), 5000, `getChildren ${path}`);
         reads.push({ at: performance.now(), children: [...children].sort() });
-      } catch {
+      } catch (err) {
         // The server dropped the session's connection (or stopped answering).
+        if (err instanceof ZooKeeperError && err.code === ZooKeeperCode.CONNECTIONLOSS) lostAt = performance.now();
         await afterZooKeeperCallback();
         return;
       }
@@ -113,6 +118,7 @@ function pollReads(session: ZooKeeperSession, path: string): { stop(): TimedRead
       stopped = true;
       return [...reads];
     },
+    lostConnectionAt: () => lostAt,
   };
 }
 
@@ -250,7 +256,7 @@ describe('a partitionable 3-node ensemble', () => {
     }, 30_000, 'a new leader among the two connected servers');
     const newLeaderAt = performance.now();
     await eventually(async () => ((await modeOf(leader)) === undefined ? true : undefined), 30_000, 'the cut-off leader to stop serving');
-    const droppedAt = await droppedWithin(reader, dropped, 30_000, 'the cut-off leader dropping its clients');
+    const droppedAt = await droppedWithin(reader, dropped, 60_000, 'the cut-off leader dropping its clients', polling);
     const reads = polling.stop();
     const sync = await synced;
 
@@ -278,7 +284,7 @@ describe('a partitionable 3-node ensemble', () => {
     expect(await modeOf(leader)).toBe('follower');
     const rejoined = await session(`127.0.0.1:${leader.clientPort}`);
     expect((await rejoined.getChildren('/cut-leader')).sort()).toEqual(['before', 'during']);
-  }, 90_000);
+  }, 150_000);
 
   test('a follower cut off (freeze) serves stale reads until it notices; a sync through it does not complete; healed, it catches up', async () => {
     const leader = await currentLeader();
@@ -304,7 +310,7 @@ describe('a partitionable 3-node ensemble', () => {
       })(),
     );
     await eventually(async () => ((await modeOf(follower)) === undefined ? true : undefined), 30_000, 'the cut-off follower to stop serving');
-    const droppedAt = await droppedWithin(reader, dropped, 30_000, 'the cut-off follower dropping its clients');
+    const droppedAt = await droppedWithin(reader, dropped, 60_000, 'the cut-off follower dropping its clients', polling);
     const reads = polling.stop();
     const sync = await synced;
 
@@ -327,7 +333,7 @@ describe('a partitionable 3-node ensemble', () => {
     expect(await modeOf(follower)).toBe('follower');
     const rejoined = await session(`127.0.0.1:${follower.clientPort}`);
     expect((await rejoined.getChildren('/cut-follower')).sort()).toEqual(['before', 'during']);
-  }, 90_000);
+  }, 150_000);
 
   test('a link cut between the two followers leaves the ensemble serving: they still reach each other through the leader', async () => {
     const leader = await currentLeader();
