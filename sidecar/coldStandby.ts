@@ -25,6 +25,11 @@ export interface ColdStandby {
   readonly gate: StartGate;
   /** A failing deletion, for /readyz and /startz (null when none). */
   problem(): string | null;
+  /**
+   * Before a graceful stop: if the app has started, deletes the own pod (uid precondition;
+   * harmless when the pod is being deleted already), waiting at most `timeoutMs`.
+   */
+  stopping(timeoutMs: number): Promise<void>;
   /** Graceful stop: no step-down from here on is a loss, and no deletion is retried. */
   stop(): void;
 }
@@ -53,6 +58,13 @@ export function startColdStandby(options: ColdStandbyOptions): ColdStandby {
   return {
     gate,
     problem: () => deleter.problem,
+    stopping: async (timeoutMs) => {
+      if (!gate.started) return;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+      logger.info('stopping after the app started: deleting the own pod first, so that its app stops with this leadership');
+      await Promise.race([deleter.delete().then(() => undefined), timeout]).finally(() => clearTimeout(timer));
+    },
     stop: () => {
       gate.stop();
       deleter.stop();

@@ -227,7 +227,7 @@ export class PodLabeler {
 
   /**
    * Another pod of this cluster labelled leader is stale when its epoch annotation is missing
-   * or below the epoch of the leadership in the other cluster. One with a higher epoch leads
+   * or not above the epoch of the leadership in the other cluster. One with a higher epoch leads
    * after that one: our view is the older, and the next outcome will say so. Never decided by
    * the leader's pod name: a pod of this cluster may carry the same name.
    */
@@ -235,7 +235,8 @@ export class PodLabeler {
     const name = other.metadata?.name;
     if (!name || name === this.options.pod) return false;
     const epoch = other.metadata?.annotations?.[epochAnnotation];
-    return epoch === undefined || !/^\d+$/.test(epoch) || BigInt(epoch) < BigInt(foreignEpoch);
+    // The same epoch is the other cluster's leader's own: a pod here carrying it is no leader.
+    return epoch === undefined || !/^\d+$/.test(epoch) || BigInt(epoch) <= BigInt(foreignEpoch);
   }
 
   /**

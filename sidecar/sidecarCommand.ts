@@ -194,11 +194,14 @@ function startElection(flags: SidecarFlags, electionName: string, log: Logger, m
     files,
     /** With --start leader: the startup gate (/startz). */
     gate: standby?.gate ?? null,
-    problems: (): (string | null)[] => [problem, api?.labeler.problem ?? null, files.error ? `cannot write ${flags.dir}: ${files.error.message}` : null, standby?.problem() ?? null],
+    problems: (): (string | null)[] => [problem, api?.labeler.problem ?? null, files.error ? `cannot write ${flags.dir}: ${files.error.message}` : null, standby?.gate.lost ? `leadership lost after the app started (${standby.gate.lost}): this pod is to be deleted` : null, standby?.problem() ?? null],
     /** Graceful stop: files and label say follower before the node goes (so the successor is alone). */
     async stop(): Promise<void> {
       clearInterval(reconcileTimer);
-      // First: the step-down below is no loss of leadership that would delete the pod.
+      // A started app must not outlive the leadership it started under: when the sidecar alone
+      // stops (a liveness restart, not the pod's deletion, which deletes it again harmlessly),
+      // the pod goes before the node does. Then the step-down below is no loss that deletes it.
+      await standby?.stopping(labelOnStopTimeoutMs * 2);
       standby?.stop();
       election.stepDown();
       clearInterval(credentialWatch);
@@ -296,7 +299,9 @@ async function runSidecar(flags: SidecarFlags, ctx: CommandContext): Promise<num
         },
       }),
       readiness: () => ({
-        ready: (election === null || election.files.written !== null) && (configs === null || configs.onDisk()),
+        // A started leader that lost its leadership is never ready again: a Service stops
+        // routing to its app even while its pod cannot be deleted (the API down).
+        ready: (election === null || (election.files.written !== null && !election.gate?.lost)) && (configs === null || configs.onDisk()),
         problems: [...(election?.problems() ?? []), ...(configs?.problems() ?? [])].filter((p): p is string => p !== null),
         awaits,
       }),
