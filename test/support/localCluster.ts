@@ -187,7 +187,12 @@ export class LocalCluster {
     this.running.delete(name);
     await running?.process.stop(5000);
     await running?.process.dispose();
-    await this.core.deleteNamespacedPod({ name, namespace });
+    try {
+      await this.core.deleteNamespacedPod({ name, namespace });
+    } catch (err) {
+      // A started cold standby's sidecar deletes its own pod when it stops: gone already.
+      if ((err as { code?: number }).code !== 404) throw err;
+    }
   }
 
   /**
