@@ -111,7 +111,11 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
   private checkAgain = false;
   /** The last check failed for a reason other than the connection (shown on /readyz until one succeeds). */
   private checkFailed = false;
-  private knownChildren = '';
+  /**
+   * The election node's children version (czxid:cversion) as of the last check's list: a
+   * heartbeat lists the children again only when it moved ('' — unknown: it moved).
+   */
+  private knownChildrenVersion = '';
   private readonly identities = new Map<string, MemberIdentity>();
   private snapshot: ElectionSnapshot | null = null;
   private readonly lease = new SessionLease(() => Math.min(this.options.sessionTimeoutMs, this.sessionTimeoutMs()));
@@ -265,7 +269,7 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
     this.lease.newSession(this.now());
     this.ownNode = null;
     this.createUncertain = false;
-    this.knownChildren = '';
+    this.knownChildrenVersion = '';
     const [credential] = credentials;
     const session = new ZooKeeperSession({ connectString: this.options.connectString, sessionTimeoutMs: this.options.sessionTimeoutMs, ...(credential ? { credential } : {}) });
     this.session = session;
@@ -387,10 +391,12 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
       if (stale() || !this.ownNode) return;
       // No election node (deleted by an admin, e.g. `zkleader tenant remove --force`): our node
       // went with it, and joining again makes it anew, or says why it cannot.
-      const children = await childrenOrEmpty(session, path);
+      // The stat is sent first and a session's requests are answered in order: the version
+      // is never newer than the list (a change between the two only makes a heartbeat list again).
+      const [listed, children] = await Promise.all([session.exists(path), childrenOrEmpty(session, path)]);
       if (stale()) return;
       const all = electionOrder(children);
-      this.knownChildren = all.map((c) => c.name).join(',');
+      this.knownChildrenVersion = listed ? childrenVersion(listed) : '';
       const present = new Set(all.map((c) => c.name));
       for (const name of this.tampered.keys()) if (!present.has(name)) this.tampered.delete(name);
       for (const name of this.notCandidates) if (!present.has(name)) this.notCandidates.delete(name);
@@ -469,7 +475,9 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
         return;
       }
       if (predecessor.name !== leaderNode.name) {
-        const pred = await session.exists(`${path}/${predecessor.name}`, this.watcher);
+        // A get, not exists: a predecessor gone since the list leaves no watch behind (exists
+        // would watch for a creation that never comes: one watch more for the session's life).
+        const pred = await this.readCandidate(session, predecessor.name, this.watcher);
         if (stale()) return;
         if (!pred) {
           this.checkAgain = true;
@@ -681,7 +689,12 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
     this.emit('accessDenied', message);
   }
 
-  /** A cheap synced read at least every quarter of the session timeout: renews the lease, notices joins. */
+  /**
+   * A cheap synced read at least every quarter of the session timeout: renews the lease, notices
+   * joins and leaves no watch of ours reports. It reads the election node (stat, empty data), a few bytes
+   * however large the election; the children are listed (by a check) only when their version
+   * moved since the last list, so at most once per heartbeat however many joined or left.
+   */
   private async heartbeat(): Promise<void> {
     const session = this.session;
     const gen = this.generation;
@@ -689,11 +702,15 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
     const sent = this.now();
     try {
       await session.sync(this.options.electionPath);
-      const children = electionOrder(await session.getChildren(this.options.electionPath));
+      // get, not exists: like the list it stands for it needs READ, so a member shut out of
+      // the election (its ACL changed) stops renewing as before. The node's data is empty.
+      const stat = (await session.get(this.options.electionPath))?.stat;
       // The state may have changed while the reads were out.
       if (this.isStale(gen) || !session.connected) return;
-      if (children.map((c) => c.name).join(',') !== this.knownChildren || this.electionState === 'suspended') {
-        this.requestCheck();
+      if (!stat || childrenVersion(stat) !== this.knownChildrenVersion || this.electionState === 'suspended') {
+        // A check running now (a watch fired) lists the children itself; a change it missed
+        // is seen by the next heartbeat.
+        if (!this.checking) this.requestCheck();
         return;
       }
       if ((this.electionState === 'leader' || this.electionState === 'follower') && this.snapshot) {
@@ -780,6 +797,11 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
     else clearTimeout(this.leaseTimer);
     this.emit('update', snapshot, changed);
   }
+}
+
+/** Moves with every child created or deleted; a node deleted and made again has another czxid. */
+function childrenVersion(stat: ZnodeStat): string {
+  return `${stat.czxid}:${stat.cversion}`;
 }
 
 function isConnectionProblem(code: number): boolean {

@@ -40,6 +40,7 @@ interface NativeStat {
   version: number;
   ephemeralOwner: string;
   aversion: number;
+  cversion: number;
   dataLength: number;
   numChildren: number;
 }
@@ -142,6 +143,9 @@ export interface ZnodeStat {
   /** Session id of the owner of an ephemeral node, "0" for persistent nodes. */
   readonly ephemeralOwner: string;
   readonly version: number;
+  /** Number of changes (creations and deletions) of the node's children: moves with every join and leave. */
+  readonly cversion: number;
+  readonly numChildren: number;
 }
 
 export type NodeEvent = 'created' | 'deleted' | 'changed' | 'child';
@@ -180,7 +184,14 @@ function fromNativeAcl(entry: NativeAclEntry): AclEntry {
 }
 
 function toStat(stat: NativeStat): ZnodeStat {
-  return { czxid: zxidToDecimal(stat.czxid), mzxid: zxidToDecimal(stat.mzxid), ephemeralOwner: sessionIdToDecimal(stat.ephemeralOwner), version: stat.version };
+  return {
+    czxid: zxidToDecimal(stat.czxid),
+    mzxid: zxidToDecimal(stat.mzxid),
+    ephemeralOwner: sessionIdToDecimal(stat.ephemeralOwner),
+    version: stat.version,
+    cversion: stat.cversion,
+    numChildren: stat.numChildren,
+  };
 }
 
 export type CreateMode = 'persistent' | 'persistent-sequential' | 'ephemeral-sequential';
