@@ -8,7 +8,7 @@ export npm_config_update_notifier := false
 
 JEST_RESULTS := test-results/jest.json
 
-.PHONY: all setup build typecheck lint test golden clean demo demo-clusters
+.PHONY: all setup build typecheck lint test golden clean demo demo-clusters bench
 
 all: build
 
@@ -62,6 +62,29 @@ demo-clusters:
 	@npm run --silent build
 	@node node_modules/typescript/bin/tsc -p tsconfig.demo.json
 	@node dist-demo/demo/clustersMain.js
+
+# Every benchmark on the project's Node: each `bench:*` script of package.json in turn (so a
+# new one is run without touching this target), whatever the node first on the caller's PATH.
+# A bench prints its Markdown section for bench/RESULTS.md on stdout: it goes to the screen and
+# to test-results/bench/NAME.md (untracked); progress goes to stderr. No bench rewrites a
+# tracked file: bench/RESULTS.md is edited by hand from those sections, and the run says so if
+# a tracked file changed under it. A failed bench does not stop the others; the target then
+# fails. Each bench's own settings pass through the environment (BENCH_SECONDS, NEMESIS_MINUTES, ...).
+BENCH_RESULTS := test-results/bench
+bench:
+	@scripts/setup.sh all
+	@mkdir -p $(BENCH_RESULTS)
+	@tracked() { if git rev-parse --git-dir >/dev/null 2>&1; then git status --porcelain --untracked-files=no; git ls-files -z -m | xargs -0r md5sum; fi; }; \
+	  before="$$(tracked)"; failed=""; written=""; \
+	  for script in $$(node -p "Object.keys(require('./package.json').scripts).filter((s) => s.startsWith('bench:')).join(' ')"); do \
+	    out="$(BENCH_RESULTS)/$${script#bench:}.md"; \
+	    echo "[bench] npm run $$script > $$out" >&2; \
+	    if npm run --silent "$$script" | tee "$$out"; then written="$$written $$out"; else failed="$$failed $$script"; fi; \
+	  done; \
+	  after="$$(tracked)"; \
+	  [[ "$$before" == "$$after" ]] || { echo "[bench] tracked files changed during the run (by a bench or by someone else):" >&2; diff <(echo "$$before") <(echo "$$after") >&2 || true; }; \
+	  echo "[bench] results (Markdown sections for bench/RESULTS.md):$${written:- none}" >&2; \
+	  [[ -z "$$failed" ]] || { echo "[bench] failed:$$failed" >&2; exit 1; }
 
 clean:
 	rm -rf dist dist-demo test-results .jest-cache

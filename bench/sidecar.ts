@@ -16,6 +16,8 @@ import { ensureTenant, lockRoot } from '../zookeeper/tenants.js';
 const handoverRuns = Number(process.env.HANDOVER_RUNS ?? 25);
 const crashRuns = Number(process.env.CRASH_RUNS ?? 3);
 const sessionTimeoutMs = 4000;
+/** The injected NODE_OPTIONS, or others to compare (SIDECAR_NODE_OPTIONS='...'). */
+const nodeOptions = process.env.SIDECAR_NODE_OPTIONS ?? SIDECAR_NODE_OPTIONS;
 
 function percentile(sorted: readonly number[], p: number): number {
   const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
@@ -72,7 +74,7 @@ async function main(): Promise<void> {
       election,
       podName: `${election}-${n++}`,
       sessionTimeout: `${sessionTimeoutMs}ms`,
-      env: { NODE_OPTIONS: SIDECAR_NODE_OPTIONS },
+      env: { NODE_OPTIONS: nodeOptions },
       ...(mode === 'tenancy' && { namespace: 'bench-tenant', extraArgs: ['--credential-file', credentialFile] }),
     });
     all.push(s);
@@ -89,7 +91,7 @@ async function main(): Promise<void> {
       podName,
       sessionTimeout: `${sessionTimeoutMs}ms`,
       // As the webhook injects it.
-      env: { NODE_OPTIONS: SIDECAR_NODE_OPTIONS },
+      env: { NODE_OPTIONS: nodeOptions },
       ...(labelling && { kubeconfig }),
     });
     all.push(s);
@@ -173,7 +175,7 @@ async function main(): Promise<void> {
     const lines = [
       '## Sidecar',
       '',
-      `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, a 3-node ZooKeeper 3.8 ensemble on loopback (tickTime 200 ms), session timeout ${sessionTimeoutMs / 1000} s, hand-over and crash runs with --no-label, every sidecar with the injected NODE_OPTIONS (${SIDECAR_NODE_OPTIONS}); open-mode and tenancy runs (a tenant made as \`zkleader tenant add\` makes it, members with --credential-file) alternate in the same run; other work may have been running on the machine. \`npm run bench:sidecar\`.`,
+      `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, a 3-node ZooKeeper 3.8 ensemble on loopback (tickTime 200 ms), session timeout ${sessionTimeoutMs / 1000} s, hand-over and crash runs with --no-label, every sidecar with NODE_OPTIONS ${JSON.stringify(nodeOptions)}${nodeOptions === SIDECAR_NODE_OPTIONS ? ' (the injected ones)' : ''}; open-mode and tenancy runs (a tenant made as \`zkleader tenant add\` makes it, members with --credential-file) alternate in the same run; other work may have been running on the machine. \`npm run bench:sidecar\`.`,
       '',
       '| measure | result | target |',
       '|---|---|---|',

@@ -1,11 +1,13 @@
-// Webhook benchmark (issue 4): admissions per second and p50/p99 latency over HTTPS
-// keep-alive at 64 connections for a realistic three-container pod, against a baseline
-// express HTTPS server (parse the body, answer a constant allow) in the same run; then
-// latency at a fixed, evenly paced 1,000 requests per second. Both servers run as their own process
-// (the real `bin/zkleader webhook`), autocannon in this one.
+// Webhook benchmark (issues 4 and 15): admissions per second and p50/p99 latency over HTTPS
+// keep-alive at 64 connections for a realistic three-container pod, against two baseline
+// express HTTPS servers in the same run (bench/webhookBaseline.ts: parse the body, then answer
+// a constant allow, or a constant patch: the webhook's own answer to this review, byte for
+// byte, so the same size); then latency at a fixed, evenly paced 1,000 requests per second.
+// Every server runs as its own process (the webhook is the real `bin/zkleader webhook`),
+// autocannon in this one.
 // Run: npm run bench:webhook. Prints a Markdown section for bench/RESULTS.md.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -169,40 +171,61 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'zkleader-bench-webhook-'));
   try {
     const { ca, certFile, keyFile, configFile } = await writeWebhookFiles(dir);
-    const ports = await reserveLoopbackPorts(3);
-    const [basePort = 0, hookPort = 0, metricsPort = 0] = ports;
-
-    const baseline = await withServer(process.execPath, [join(import.meta.dirname, 'webhookBaseline.js'), String(basePort), certFile, keyFile], basePort, ca.certPem, (_answer, pid) =>
-      measure('baseline', basePort, pid),
-    );
+    let allowBytes = 0;
+    const ports = await reserveLoopbackPorts(4);
+    const [basePort = 0, patchPort = 0, hookPort = 0, metricsPort = 0] = ports;
     const webhookArgs = ['webhook', '--drain', '0', '--listen', `127.0.0.1:${hookPort}`, '--metrics-listen', `127.0.0.1:${metricsPort}`, '--tls-cert', certFile, '--tls-key', keyFile, '--config', configFile];
+    const baselineJs = join(import.meta.dirname, 'webhookBaseline.js');
+
+    // The webhook's answer to the benchmark's review, for the constant-patch baseline to send.
+    const realAnswer = await withServer(zkleaderBin, webhookArgs, hookPort, ca.certPem, async (answer) => answer);
+    if (!realAnswer.includes('"patchType":"JSONPatch"')) throw new Error(`the webhook did not inject the benchmark pod: ${realAnswer}`);
+    const answerFile = join(dir, 'answer.json');
+    writeFileSync(answerFile, realAnswer);
+
+    const baseline = await withServer(process.execPath, [baselineJs, String(basePort), certFile, keyFile], basePort, ca.certPem, (answer, pid) => {
+      allowBytes = Buffer.byteLength(answer);
+      return measure('baseline (allow)', basePort, pid);
+    });
+    const patchBaseline = await withServer(process.execPath, [baselineJs, String(patchPort), certFile, keyFile, answerFile], patchPort, ca.certPem, async (answer, pid) => {
+      if (answer !== realAnswer) throw new Error(`the constant-patch baseline does not answer what the webhook answers:\n${answer}\n${realAnswer}`);
+      return measure('baseline (patch)', patchPort, pid);
+    });
     const webhook = await withServer(zkleaderBin, webhookArgs, hookPort, ca.certPem, async (answer, pid) => {
-      if (!answer.includes('"patchType":"JSONPatch"')) throw new Error(`the webhook did not inject the benchmark pod: ${answer}`);
+      if (answer !== realAnswer) throw new Error(`the webhook's answer changed between two identical reviews:\n${answer}\n${realAnswer}`);
       return measure('webhook', hookPort, pid);
     });
 
     const row = (name: string, m: Measured) =>
       `| ${name} | ${fmt(mean(m.saturated.map((r) => r.requests.average)), 0)} | ${fmt(mean(m.saturated.map((r) => r.latency.p50)))} | ${fmt(mean(m.saturated.map((r) => r.latency.p99)))} | ` +
       `${fmt(m.cpuUsPerRequest, 0)} | ${fmt(m.fixedRate.rate, 0)} | ${fmt(m.fixedRate.p50, 2)} | ${fmt(m.fixedRate.p99, 2)} |`;
-    const ratio = mean(webhook.saturated.map((r) => r.requests.average)) / mean(baseline.saturated.map((r) => r.requests.average));
+    const throughput = (m: Measured) => mean(m.saturated.map((r) => r.requests.average));
+    const ratio = throughput(webhook) / throughput(baseline);
     const cpuRatio = baseline.cpuUsPerRequest / webhook.cpuUsPerRequest;
+    const patchRatio = throughput(webhook) / throughput(patchBaseline);
+    const patchCpuRatio = patchBaseline.cpuUsPerRequest / webhook.cpuUsPerRequest;
+    const p99Target = 5;
     const lines = [
       '## Webhook',
       '',
       `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}; ` +
         `autocannon in the benchmark process, each server in its own process; ${connections} HTTPS keep-alive connections; ` +
         `${rounds} rounds of ${durationS} s at saturation with autocannon (averaged), then ${durationS} s at a fixed 1,000 requests/s, evenly paced (bench/pacedLoad.ts; latency from each request's due time). ` +
-        `The review carries a three-container pod (${body.length} bytes) into which the webhook injects the sidecar (a JSON patch of the sidecar, volume, mount, labels and status); ` +
-        'the baseline is express over HTTPS that parses the body and answers a constant allow. `npm run bench:webhook` (bench/webhook.ts) prints this section.',
+        `The review carries a three-container pod (${body.length} bytes) into which the webhook injects the sidecar (a JSON patch of the sidecar, volume, mount, labels and status; its answer is ${Buffer.byteLength(realAnswer)} bytes). ` +
+        `The two baselines are express over HTTPS with the same certificate, parsing the body with express.json and answering with res.json (bench/webhookBaseline.ts): ` +
+        `one a constant allow (${allowBytes} bytes), the other a constant patch, the webhook's own answer to this review with the request's uid put in (checked byte for byte: ${Buffer.byteLength(realAnswer)} bytes), ` +
+        'so that what the webhook costs beyond it is the admission itself and not writing its answer. `npm run bench:webhook` (bench/webhook.ts) prints this section.',
       '',
       '| server | req/s at 64 conn. | p50 ms | p99 ms | server CPU µs/req | req/s fixed rate | p50 ms | p99 ms |',
       '|---|---|---|---|---|---|---|---|',
       row('baseline (parse + constant allow)', baseline),
+      row('baseline (parse + constant patch, same size)', patchBaseline),
       row('zkleader webhook (inject + patch)', webhook),
       '',
-      `Throughput ratio webhook / baseline: ${fmt(ratio, 2)} (target ≥ 0.8 ${ratio >= 0.8 ? '✔' : '✘'}); ` +
-        `server CPU per request baseline / webhook: ${fmt(cpuRatio, 2)} (the capacity ratio when the server has a core to itself); ` +
-        `webhook p99 at 1,000 req/s: ${fmt(webhook.fixedRate.p99, 2)} ms (target < 10 ms ${webhook.fixedRate.p99 < 10 ? '✔' : '✘'}). ` +
+      `Throughput ratio webhook / constant-allow baseline: ${fmt(ratio, 2)} (target ≥ 0.8 ${ratio >= 0.8 ? '✔' : '✘'}); ` +
+        `webhook / constant-patch baseline: ${fmt(patchRatio, 2)}. ` +
+        `Server CPU per request baseline / webhook (the capacity ratio when the server has a core to itself): constant allow ${fmt(cpuRatio, 2)}, constant patch ${fmt(patchCpuRatio, 2)}. ` +
+        `Webhook p99 at 1,000 req/s: ${fmt(webhook.fixedRate.p99, 2)} ms (target < ${p99Target} ms ${webhook.fixedRate.p99 < p99Target ? '✔' : '✘'}). ` +
         'No errors, timeouts or non-2xx answers in any run.',
       '',
     ];

@@ -1,6 +1,7 @@
-import type { CoreV1Api, CoreV1Event } from '@kubernetes/client-node';
+import type { CoreV1Event } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { describeApiError, statusOf, withTimeout } from './kubernetesApiError.js';
+import type { PodApi } from './kubernetesClient.js';
 
 export interface PodReference {
   readonly namespace: string;
@@ -22,7 +23,7 @@ export class EventRecorder {
   private sequence = 0;
 
   constructor(
-    private readonly api: CoreV1Api,
+    private readonly api: PodApi,
     private readonly pod: PodReference,
     private readonly logger: Logger,
     private readonly onError?: (status: string) => void,

@@ -1,9 +1,13 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
 import { listenOn, type ListenLogger } from '../cli/listen.js';
 import type { ConfigSummary } from './configFiles.js';
 import type { LeaderDocument } from './leaderFile.js';
+
+// Not `import ... from 'node:http'`: building that module's ESM namespace reads every export,
+// the lazy http.WebSocket and friends too, which load undici: about 14 MiB of RSS the sidecar
+// never uses (bench/sidecarMemory.ts). getBuiltinModule() hands over the module as it is.
+const { createServer } = process.getBuiltinModule('node:http');
 
 export interface Readiness {
   /** True once the first election outcome is on disk; stays true after. */
@@ -31,7 +35,8 @@ export interface SidecarHttpOptions {
   /** The document last written to disk. */
   readonly document: () => LeaderDocument | null;
   readonly readiness: () => Readiness;
-  readonly registry: Registry;
+  /** The metrics page: prom-client's Registry has this shape, and so has prometheusText.ts's. */
+  readonly registry: { readonly contentType: string; metrics(): Promise<string> };
   /** The configs on disk (`GET /config`, config.json); absent without --configs. */
   readonly configs?: () => Readonly<Record<string, ConfigSummary>>;
   /** `/startz` with --start leader; absent: `/startz` answers as `/readyz` does (the app starts with readiness). */

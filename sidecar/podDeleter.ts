@@ -1,9 +1,9 @@
-import { ApiException, type CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { describeApiError, statusOf, withTimeout } from './kubernetesApiError.js';
+import { describeApiError, httpStatus, statusOf, withTimeout } from './kubernetesApiError.js';
+import type { PodApi } from './kubernetesClient.js';
 
 export interface PodDeleterOptions {
-  readonly api: CoreV1Api;
+  readonly api: PodApi;
   readonly namespace: string;
   readonly pod: string;
   /** The own pod's uid: the delete's precondition, so a replacement of the same name (a StatefulSet's) is never hit. */
@@ -67,17 +67,17 @@ export class PodDeleter {
         logger.info({ uid }, 'own pod deleted: the workload controller replaces it with a new standby');
         return 'deleted';
       } catch (err) {
-        if (err instanceof ApiException && err.code === 404) {
+        if (httpStatus(err) === 404) {
           logger.info({ uid }, 'own pod already gone');
           return 'gone';
         }
-        if (err instanceof ApiException && err.code === 409) {
+        if (httpStatus(err) === 409) {
           logger.info({ uid, err: describeApiError(err) }, 'own pod already gone: a pod of the same name with another uid stands there, and is left alone');
           return 'replaced';
         }
         failures++;
         this.options.onError?.(statusOf(err));
-        const hint = err instanceof ApiException && err.code === 403 ? ' (the service account needs delete on pods)' : '';
+        const hint = httpStatus(err) === 403 ? ' (the service account needs delete on pods)' : '';
         this.problemText = `cannot delete the own pod after losing leadership: ${describeApiError(err)}${hint}; retrying`;
         logger.error({ err: describeApiError(err), failures }, `own pod deletion failed; retrying with backoff${hint}`);
       }

@@ -1,6 +1,7 @@
-import { ApiException, PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import type { ConfigurationOptions, Observable, RequestContext, ResponseContext, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { describeApiError, isRetriable, statusOf, withTimeout } from './kubernetesApiError.js';
+import { describeApiError, httpStatus, isRetriable, statusOf, withTimeout } from './kubernetesApiError.js';
+import type { PodApi } from './kubernetesClient.js';
 
 export const roleLabel = 'zkleader.io/role';
 export const electionLabel = 'zkleader.io/election';
@@ -20,7 +21,7 @@ interface Desired {
 }
 
 export interface PodLabelerOptions {
-  readonly api: CoreV1Api;
+  readonly api: PodApi;
   readonly namespace: string;
   readonly pod: string;
   readonly election: string;
@@ -31,7 +32,24 @@ export interface PodLabelerOptions {
   readonly random?: () => number;
 }
 
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+/**
+ * A JSON merge patch: what client-node's setHeaderOptions('Content-Type', PatchStrategy.MergePatch)
+ * makes, written out so that no client-node code is loaded for it. The sidecar's own client
+ * (kubernetesClient.ts) sends every patch as one and ignores this.
+ */
+const mergePatch: ConfigurationOptions = {
+  middleware: [
+    {
+      // client-node's Observable is a promise holder: its middleware chain calls only toPromise().
+      pre: (context: RequestContext) => {
+        context.setHeaderParam('Content-Type', 'application/merge-patch+json');
+        return { toPromise: () => Promise.resolve(context) } as unknown as Observable<RequestContext>;
+      },
+      post: (response: ResponseContext) => ({ toPromise: () => Promise.resolve(response) }) as unknown as Observable<ResponseContext>,
+    },
+  ],
+  middlewareMergeStrategy: 'append',
+};
 
 /**
  * Keeps the pod's `zkleader.io/role` label (and the epoch annotation on the leader) at the
@@ -271,7 +289,7 @@ export class PodLabeler {
         this.options.logger.info({ demoted: name, ...fields }, 'demoted a stale leader label');
       } catch (err) {
         // The pod may be gone (or, with ifUnchanged, changed: 409); any other failure retries the whole apply.
-        if (!(err instanceof ApiException && (err.code === 404 || (ifUnchanged && err.code === 409)))) throw err;
+        if (!(httpStatus(err) === 404 || (ifUnchanged && httpStatus(err) === 409))) throw err;
       }
     }
   }

@@ -1,5 +1,4 @@
 import { once } from 'node:events';
-import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { flagCommand, type CommandContext } from '../cli/command.js';
 import { UsageError, type FlagValues } from '../cli/flags.js';
@@ -10,6 +9,7 @@ import { LeaderElection } from '../zookeeper/election.js';
 import type { ElectionSnapshot } from '../zookeeper/electionSnapshot.js';
 import { ConfigFileWriter } from './configFiles.js';
 import type { EventRecorder } from './eventRecorder.js';
+import type { PodApi } from './kubernetesClient.js';
 import { SidecarHttpServer } from './httpServer.js';
 import { LeaderFileWriter } from './leaderFile.js';
 import { leaseConditionWarnings, readEnsembleTiming } from '../zookeeper/leaseCondition.js';
@@ -54,18 +54,36 @@ function watchCredential(path: string, namespace: string, election: LeaderElecti
 
 type SidecarFlags = FlagValues<typeof sidecarFlags>;
 
-async function kubernetesApi(flags: SidecarFlags): Promise<CoreV1Api> {
+/**
+ * The sidecar's own small client (kubernetesClient.ts): in the cluster, the projected token
+ * and CA of the service account; with --kubeconfig, that file's current context. Only a
+ * kubeconfig whose user authenticates in a way that client lacks (an exec plugin, an auth
+ * provider) gets client-node's CoreV1Api, with all its memory.
+ */
+async function kubernetesApi(flags: SidecarFlags): Promise<PodApi> {
+  const { KubernetesClient, inClusterConnection, kubeconfigConnection } = await import('./kubernetesClient.js');
+  if (!flags.kubeconfig) {
+    try {
+      return new KubernetesClient(inClusterConnection(process.env));
+    } catch (err) {
+      throw new UsageError((err as Error).message, { cause: err });
+    }
+  }
+  const path = flags.kubeconfig;
+  const cannotLoad = (err: unknown) => new UsageError(`--kubeconfig: cannot load ${JSON.stringify(path)}: ${(err as Error).message}`, { cause: err });
+  let connection;
+  try {
+    connection = await kubeconfigConnection(path);
+  } catch (err) {
+    throw cannotLoad(err);
+  }
+  if (connection) return new KubernetesClient(connection);
   const { CoreV1Api, KubeConfig } = await import('@kubernetes/client-node');
   const config = new KubeConfig();
-  if (flags.kubeconfig) {
-    try {
-      config.loadFromFile(flags.kubeconfig);
-    } catch (err) {
-      throw new UsageError(`--kubeconfig: cannot load ${JSON.stringify(flags.kubeconfig)}: ${(err as Error).message}`, { cause: err });
-    }
-  } else {
-    // Reads KUBERNETES_SERVICE_HOST/PORT and the service-account token and CA files.
-    config.loadFromCluster();
+  try {
+    config.loadFromFile(path);
+  } catch (err) {
+    throw cannotLoad(err);
   }
   return config.makeApiClient(CoreV1Api);
 }
@@ -79,8 +97,8 @@ interface ApiOutputs {
 }
 
 /**
- * Loaded on demand: @kubernetes/client-node costs about 80 MB of RSS, which a sidecar
- * with --no-label should not pay.
+ * Loaded on demand: a sidecar with --no-label (or following configs only) loads no API
+ * client at all.
  */
 async function apiOutputs(flags: SidecarFlags, election: string, metrics: SidecarMetrics, log: Logger): Promise<ApiOutputs> {
   const api = await kubernetesApi(flags);

@@ -1,12 +1,12 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { addProcessMetrics, Counter, Gauge, MetricRegistry } from './prometheusText.js';
 import type { ConnectionState } from '../zookeeper/election.js';
 import type { ElectionSnapshot } from '../zookeeper/electionSnapshot.js';
 
 const connectionStates: readonly ConnectionState[] = ['connecting', 'connected', 'disconnected'];
 
-/** The sidecar's Prometheus metrics, in a registry of its own. */
+/** The sidecar's Prometheus metrics, in a registry of its own (prometheusText.ts: no prom-client in the sidecar). */
 export class SidecarMetrics {
-  readonly registry = new Registry();
+  readonly registry = new MetricRegistry();
   private readonly isLeader: Gauge;
   private readonly transitions: Counter<'to'>;
   private readonly connection: Gauge<'state'>;
@@ -19,53 +19,26 @@ export class SidecarMetrics {
   private lastState: string | null = null;
 
   constructor() {
-    const registers = [this.registry];
-    this.isLeader = new Gauge({ name: 'zkleader_is_leader', help: '1 while this member is the leader, else 0', registers });
-    this.transitions = new Counter({
-      name: 'zkleader_leadership_transitions_total',
-      help: 'Changes of the published election state (leader, follower, unknown)',
-      labelNames: ['to'],
-      registers,
-    });
-    this.connection = new Gauge({
-      name: 'zkleader_zookeeper_connection_state',
-      help: 'ZooKeeper connection state of this member (1 for the current state)',
-      labelNames: ['state'],
-      registers,
-    });
-    this.labelErrors = new Counter({
-      name: 'zkleader_label_patch_errors_total',
-      help: 'Failed Kubernetes API requests labelling pods, by HTTP status ("timeout", "network" without one)',
-      labelNames: ['status'],
-      registers,
-    });
-    this.eventErrors = new Counter({
-      name: 'zkleader_event_errors_total',
-      help: 'Kubernetes Events that could not be created, by HTTP status',
-      labelNames: ['status'],
-      registers,
-    });
-    this.tampered = new Counter({
-      name: 'zkleader_candidate_tampered_total',
-      help: 'Candidate nodes found changed after their creation (data version not 0), own="true" for this member\'s own node',
-      labelNames: ['own'],
-      registers,
-    });
-    this.accessDenied = new Counter({
-      name: 'zkleader_zookeeper_access_denied_total',
-      help: 'Times ZooKeeper refused this member (NOAUTH) or its credential could not be read (a new reason each)',
-      registers,
-    });
-    this.configVersion = new Gauge({ name: 'zkleader_config_version', help: 'The version of each config on disk', labelNames: ['config'], registers });
-    this.configUpdates = new Counter({ name: 'zkleader_config_updates_total', help: 'Config versions written to disk', labelNames: ['config'], registers });
-    // Includes nodejs_eventloop_lag_seconds and friends (event-loop lag, memory, CPU).
-    collectDefaultMetrics({ register: this.registry });
-    this.isLeader.set(0);
+    const r = this.registry;
+    this.isLeader = r.add(new Gauge('zkleader_is_leader', '1 while this member is the leader, else 0'));
+    this.transitions = r.add(new Counter('zkleader_leadership_transitions_total', 'Changes of the published election state (leader, follower, unknown)', ['to']));
+    this.connection = r.add(new Gauge('zkleader_zookeeper_connection_state', 'ZooKeeper connection state of this member (1 for the current state)', ['state']));
+    this.labelErrors = r.add(new Counter('zkleader_label_patch_errors_total', 'Failed Kubernetes API requests labelling pods, by HTTP status ("timeout", "network" without one)', ['status']));
+    this.eventErrors = r.add(new Counter('zkleader_event_errors_total', 'Kubernetes Events that could not be created, by HTTP status', ['status']));
+    this.tampered = r.add(
+      new Counter('zkleader_candidate_tampered_total', 'Candidate nodes found changed after their creation (data version not 0), own="true" for this member\'s own node', ['own']),
+    );
+    this.accessDenied = r.add(new Counter('zkleader_zookeeper_access_denied_total', 'Times ZooKeeper refused this member (NOAUTH) or its credential could not be read (a new reason each)'));
+    this.configVersion = r.add(new Gauge('zkleader_config_version', 'The version of each config on disk', ['config']));
+    this.configUpdates = r.add(new Counter('zkleader_config_updates_total', 'Config versions written to disk', ['config']));
+    // CPU, memory, heap, event-loop lag (nodejs_eventloop_lag_seconds), under prom-client's names.
+    addProcessMetrics(r);
+    this.isLeader.set(undefined, 0);
     this.setConnection('connecting');
   }
 
   observe(snapshot: ElectionSnapshot): void {
-    this.isLeader.set(snapshot.isLeader ? 1 : 0);
+    this.isLeader.set(undefined, snapshot.isLeader ? 1 : 0);
     if (snapshot.state !== this.lastState) {
       this.transitions.inc({ to: snapshot.state });
       this.lastState = snapshot.state;

@@ -357,14 +357,14 @@ describe('inject: pods as Kubernetes really runs them', () => {
 });
 
 describe('parseInjectorConfig', () => {
-  it('fills the defaults: image of this version, native, 128Mi request, 192Mi limit', () => {
+  it('fills the defaults: image of this version, native, 64Mi request, 96Mi limit', () => {
     expect(parseInjectorConfig(null, '1.0.0')).toEqual({
       version: '1.0.0',
       image: 'ghcr.io/zkleader/zkleader:v1.0.0',
       imagePullPolicy: 'IfNotPresent',
       zookeeper: undefined,
       sidecarMode: 'native',
-      resources: { requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '192Mi' } },
+      resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '96Mi' } },
       zookeeperAuth: 'none',
       cluster: '',
     });
@@ -380,7 +380,7 @@ describe('parseInjectorConfig', () => {
 
   it('merges resources over the defaults', () => {
     expect(parseInjectorConfig({ resources: { limits: { memory: '256Mi', cpu: 1 } } }, '1').resources).toEqual({
-      requests: { cpu: '10m', memory: '128Mi' },
+      requests: { cpu: '10m', memory: '64Mi' },
       limits: { memory: '256Mi', cpu: '1' },
     });
   });
