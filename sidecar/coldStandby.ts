@@ -48,11 +48,13 @@ export function startColdStandby(options: ColdStandbyOptions): ColdStandby {
     const current = options.current();
     const withdrawnOnDisk = current ? files.write(withdrawn(current)) : Promise.resolve();
     labeler.desire('follower', null);
-    void events.record(
+    const recorded = events.record(
       'LeadershipLostAfterStart',
       `${options.pod} lost the leadership of ${options.election} after its app started (${reason}); deleting the pod so that its controller replaces it with a new standby`,
     );
-    void withdrawnOnDisk.then(() => deleter.delete());
+    // The Event first (it tells why the pod went), but never held up long by an API that does not answer.
+    const eventOrTimeout = Promise.race([recorded.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    void Promise.all([withdrawnOnDisk, eventOrTimeout]).then(() => deleter.delete());
   };
   const gate = StartGate.open({ dir: options.dir, logger, onLost });
   return {

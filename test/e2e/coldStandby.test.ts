@@ -97,6 +97,7 @@ describe('a cold-standby workload of two pods', () => {
     // The old leader finds its leadership gone and deletes its own pod (its uid as precondition).
     await until(() => (cluster.emulator.getPod(namespace, second) === undefined ? true : undefined), 20_000, `${second} deleting its own pod`);
     expect(paused.process.logs()).toContain('leadership lost after the app started');
+    // The Event goes out before the delete (or gives up on an API that does not answer).
     const events = cluster.emulator.events(namespace).filter((e) => e.reason === 'LeadershipLostAfterStart');
     expect(events.map((e) => [e.involvedObject.name, e.involvedObject.uid])).toEqual([[second, uid]]);
     // The kubelet stops what the API deleted; the ReplicaSet replaces it with a new standby.
