@@ -22,8 +22,12 @@ export function parseDnsLabel(raw: string): string {
   return raw;
 }
 
+export function isDns1123Subdomain(value: string): boolean {
+  return value.length <= 253 && dns1123Subdomain.test(value);
+}
+
 export function parseDnsSubdomain(raw: string): string {
-  if (raw.length > 253 || !dns1123Subdomain.test(raw)) {
+  if (!isDns1123Subdomain(raw)) {
     throw new Error(`expected a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', at most 253 characters), got ${JSON.stringify(raw)}`);
   }
   return raw;

@@ -1,9 +1,10 @@
 import { once } from 'node:events';
 import { DEFAULT_SESSION_TIMEOUT_MS, formatDuration, parseBoundedDuration } from '../cli/duration.js';
-import { defaultedString, optionalString, requiredString, UsageError } from '../cli/flags.js';
+import { defaultedString, optionalString, requiredString } from '../cli/flags.js';
 import { parseZnodePath, parseZooKeeperConnectString } from '../cli/valueSyntax.js';
 import { ConfigStore } from '../zookeeper/configStore.js';
-import { creatorAllAcl, readCredentialFile, tenantUser, type AclEntry, type DigestCredential } from '../zookeeper/credentials.js';
+import { readCredentialFlag } from '../cli/credentialFlag.js';
+import { creatorAllAcl, tenantUser, type AclEntry, type DigestCredential } from '../zookeeper/credentials.js';
 import { ZooKeeperCode, ZooKeeperError, ZooKeeperSession } from '../zookeeper/session.js';
 import { ConfigCommandError } from './subcommand.js';
 
@@ -43,14 +44,7 @@ export class ConfigClient {
   ) {}
 
   static async connect(flags: ConnectionFlagValues): Promise<ConfigClient> {
-    let credential: DigestCredential | undefined;
-    if (flags['credential-file'] !== undefined) {
-      try {
-        credential = await readCredentialFile(flags['credential-file']);
-      } catch (err) {
-        throw new UsageError(`--credential-file: ${(err as Error).message}`);
-      }
-    }
+    const credential = await readCredentialFlag(flags['credential-file']);
     const session = new ZooKeeperSession({ connectString: flags.zookeeper, sessionTimeoutMs: DEFAULT_SESSION_TIMEOUT_MS, ...(credential ? { credential } : {}) });
     try {
       const connected = once(session, 'connected').then(() => true);

@@ -1,11 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { hostname } from 'node:os';
-import { constants } from 'node:os';
+import { constants, hostname } from 'node:os';
 import type { Command, CommandContext } from '../cli/command.js';
 import { formatDuration, parseBoundedDuration, parseDuration, parseSessionTimeout } from '../cli/duration.js';
 import { defaultedString, formatHelp, optionalString, parseFlags, requiredString, UsageError, type FlagValues } from '../cli/flags.js';
-import { parseDnsLabel, parseZnodePath, parseZooKeeperConnectString } from '../cli/valueSyntax.js';
-import { readCredentialFile, type DigestCredential } from '../zookeeper/credentials.js';
+import { readCredentialFlag } from '../cli/credentialFlag.js';
+import { isDns1123Subdomain, parseDnsLabel, parseZnodePath, parseZooKeeperConnectString } from '../cli/valueSyntax.js';
 import { DistributedLock, LockError } from '../zookeeper/lock.js';
 
 /** Exit codes of `zkleader lock` besides the command's own (documented in the README). */
@@ -62,8 +61,6 @@ const description = [
   'hold it. Exit 2: usage errors; 1: ZooKeeper refused (a tenant without its credential).',
 ].join('\n');
 
-const lockNameSyntax = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
 /** `NAMESPACE/NAME`: a namespace name and a lock name (DNS-1123 subdomain, ≤ 253). */
 export function parseLockRef(raw: string): { namespace: string; name: string } {
   const [namespace, name, ...rest] = raw.split('/');
@@ -73,7 +70,7 @@ export function parseLockRef(raw: string): { namespace: string; name: string } {
   } catch (err) {
     throw new UsageError(`${JSON.stringify(raw)}: namespace ${(err as Error).message}`);
   }
-  if (name.length > 253 || !lockNameSyntax.test(name)) {
+  if (!isDns1123Subdomain(name)) {
     throw new UsageError(`${JSON.stringify(raw)}: lock name ${JSON.stringify(name)} must be lower-case letters, digits, "-" and "." (at most 253)`);
   }
   return { namespace, name };
@@ -94,14 +91,7 @@ async function run(flags: FlagValues<typeof lockFlags>, refRaw: string, command:
       `--kill-after ${formatDuration(flags['kill-after'])} must be less than a third of --session-timeout ${formatDuration(timeout)}: the command must be dead before the session can expire and another holder start`,
     );
   }
-  let credential: DigestCredential | undefined;
-  if (flags['credential-file'] !== undefined) {
-    try {
-      credential = await readCredentialFile(flags['credential-file']);
-    } catch (err) {
-      throw new UsageError(`--credential-file: ${(err as Error).message}`);
-    }
-  }
+  const credential = await readCredentialFlag(flags['credential-file']);
   const name = `${ref.namespace}/${ref.name}`;
   const say = (line: string) => ctx.stderr.write(`zkleader lock: ${line}\n`);
   const lock = new DistributedLock({
