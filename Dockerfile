@@ -13,13 +13,12 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY patches ./patches
 # nodedir: node-gyp compiles against the headers of the image's Node instead of
-# downloading them. npm install, not npm ci: the lockfile is made where the registry
-# lacks other platforms' optional binaries (@swc/core-darwin-*, ...), so it has no
-# entries for them and npm ci refuses it as out of sync; npm install honours the
-# lockfile's versions all the same. The whole install, then a prune: the postinstall
-# step applies patches/ to the zookeeper binding with patch-package (a dev dependency)
-# and rebuilds the addon (test/deploy/imageDependencies.test.ts runs this step).
-RUN npm_config_nodedir=/usr/local npm install --no-audit --no-fund \
+# downloading them. npm ci: the lockfile records every platform's optional binaries
+# (@swc/core-darwin-*, ...), so the image gets exactly the versions it records, and the
+# build fails if package.json and the lockfile disagree. The whole install, then a prune:
+# the postinstall step applies patches/ to the zookeeper binding with patch-package (a dev
+# dependency) and rebuilds the addon (test/deploy/imageDependencies.test.ts runs this step).
+RUN npm_config_nodedir=/usr/local npm ci --no-audit --no-fund \
  && npm prune --omit=dev --no-audit --no-fund \
  && test -f node_modules/zookeeper/build/Release/zookeeper.node
 
@@ -30,7 +29,7 @@ RUN npm_config_nodedir=/usr/local npm install --no-audit --no-fund \
 FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm install --ignore-scripts --no-audit --no-fund
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY cli ./cli
 COPY src ./src

@@ -72,16 +72,15 @@ demo-clusters:
 # fails. Each bench's own settings pass through the environment (BENCH_SECONDS, NEMESIS_MINUTES, ...).
 BENCH_RESULTS := test-results/bench
 bench:
-	@scripts/setup.sh all
+	@scripts/setup.sh bench
 	@mkdir -p $(BENCH_RESULTS)
-	@tracked() { if git rev-parse --git-dir >/dev/null 2>&1; then git status --porcelain --untracked-files=no; git ls-files -z -m | xargs -0r md5sum; fi; }; \
-	  before="$$(tracked)"; failed=""; written=""; \
+	@before="$$(scripts/tracked-state.sh)"; failed=""; written=""; \
 	  for script in $$(node -p "Object.keys(require('./package.json').scripts).filter((s) => s.startsWith('bench:')).join(' ')"); do \
 	    out="$(BENCH_RESULTS)/$${script#bench:}.md"; \
 	    echo "[bench] npm run $$script > $$out" >&2; \
 	    if npm run --silent "$$script" | tee "$$out"; then written="$$written $$out"; else failed="$$failed $$script"; fi; \
 	  done; \
-	  after="$$(tracked)"; \
+	  after="$$(scripts/tracked-state.sh)"; \
 	  [[ "$$before" == "$$after" ]] || { echo "[bench] tracked files changed during the run (by a bench or by someone else):" >&2; diff <(echo "$$before") <(echo "$$after") >&2 || true; }; \
 	  echo "[bench] results (Markdown sections for bench/RESULTS.md):$${written:- none}" >&2; \
 	  [[ -z "$$failed" ]] || { echo "[bench] failed:$$failed" >&2; exit 1; }

@@ -98,6 +98,8 @@ describe('make bench', () => {
     mkdirSync(join(dir, 'scripts'));
     writeFileSync(join(dir, 'scripts', 'setup.sh'), '#!/bin/sh\nexit 0\n');
     chmodSync(join(dir, 'scripts', 'setup.sh'), 0o755);
+    copyFileSync(join(repoRoot, 'scripts', 'tracked-state.sh'), join(dir, 'scripts', 'tracked-state.sh'));
+    chmodSync(join(dir, 'scripts', 'tracked-state.sh'), 0o755);
     const scripts = { build: 'x', 'bench:a': 'x', test: 'x', 'bench:b': 'x', 'bench:c': 'x', 'bench-not': 'x' };
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'fake', type: 'module', scripts }));
     writeFileSync(join(dir, 'tracked.txt'), 'as committed\n');

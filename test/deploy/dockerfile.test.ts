@@ -32,7 +32,7 @@ describe('the Dockerfile', () => {
   it('installs production dependencies from the lockfile, building the patched native addon against the image Node', () => {
     // The whole install (the postinstall step applies patches/ with patch-package, a dev
     // dependency, and rebuilds the addon), then the dev dependencies pruned.
-    expect(dockerfile).toMatch(/npm_config_nodedir=\/usr\/local npm install --no-audit --no-fund \\\n && npm prune --omit=dev/);
+    expect(dockerfile).toMatch(/npm_config_nodedir=\/usr\/local npm ci --no-audit --no-fund \\\n && npm prune --omit=dev/);
     expect(dockerfile).toContain('COPY patches ./patches');
     expect(dockerfile).toContain('test -f node_modules/zookeeper/build/Release/zookeeper.node');
     expect(finalStage).toContain('COPY --from=dependencies /app/node_modules ./node_modules');

@@ -42,8 +42,8 @@ afterAll(async () => {
 describe('the image, built without a container engine', () => {
   it('installs the production dependencies with the Dockerfile commands and builds the patched native addon', async () => {
     const dockerfile = await readFile(join(repoRoot, 'Dockerfile'), 'utf8');
-    const step = /RUN npm_config_nodedir=\/usr\/local (npm install [^\\\n]+)\\\n && (npm prune [^\\\n]+)\\\n/.exec(dockerfile);
-    expect([step?.[1]?.trim(), step?.[2]?.trim()]).toEqual(['npm install --no-audit --no-fund', 'npm prune --omit=dev --no-audit --no-fund']);
+    const step = /RUN npm_config_nodedir=\/usr\/local (npm ci [^\\\n]+)\\\n && (npm prune [^\\\n]+)\\\n/.exec(dockerfile);
+    expect([step?.[1]?.trim(), step?.[2]?.trim()]).toEqual(['npm ci --no-audit --no-fund', 'npm prune --omit=dev --no-audit --no-fund']);
     expect(dockerfile).toContain('COPY patches ./patches');
     for (const command of [step?.[1], step?.[2]] as string[]) {
       const args = [...command.trim().split(' ').slice(1), '--prefer-offline'];
@@ -51,6 +51,9 @@ describe('the image, built without a container engine', () => {
       expect([command, npm.code, npm.stderr.split('\n').filter((l) => /ERR/.test(l))]).toEqual([command, 0, []]);
     }
     expect(existsSync(join(dir, 'node_modules', 'zookeeper', 'build', 'Release', 'zookeeper.node'))).toBe(true);
+    // npm ci installs what the lockfile records and leaves it as committed (issue 15: npm
+    // install used to add other platforms' optional entries to it).
+    expect(await readFile(join(dir, 'package-lock.json'), 'utf8')).toBe(await readFile(join(repoRoot, 'package-lock.json'), 'utf8'));
     // The postinstall step patched the binding's source before the addon was rebuilt.
     const source = join(dir, 'node_modules', 'zookeeper', 'src', 'node-zk.cpp');
     expect(await readFile(source, 'utf8')).toContain('zkleader patch');
