@@ -7,7 +7,8 @@
 #   2. the npm dependencies exactly as package-lock.json records them (npm ci), with
 #      the zookeeper addon built against that Node's headers after the postinstall step
 #      applied patches/ to the binding (patch-package);
-#   3. the Apache ZooKeeper server from Debian's zookeeper package (tests, demo);
+#   3. the Apache ZooKeeper server from Debian's zookeeper package (tests, demo), and strace
+#      (a test watches the ZooKeeper client's system calls with it);
 #   4. for `setup.sh bench` only: Apache Curator's recipes and a JDK from Debian's
 #      packages, for the Curator LeaderLatch peer that bench:sidecar measures beside us.
 # Each step is skipped when what it installs is already there. The set-up never changes a
@@ -102,6 +103,12 @@ ensure_zookeeper() {
   [[ -f "$ZOOKEEPER_JAR" ]] || { log "zookeeper package installed but $ZOOKEEPER_JAR is missing"; exit 1; }
 }
 
+ensure_strace() {
+  command -v strace >/dev/null && return
+  log "installing Debian's strace (test/integration/zookeeperResolution.test.ts watches the client's system calls)"
+  apt_install strace
+}
+
 # Apache Curator (recipes, framework, client) and javac for bench/curator's LeaderLatch peer.
 ensure_curator() {
   if [[ -f "$CURATOR_RECIPES_JAR" ]] && command -v javac >/dev/null; then
@@ -119,8 +126,8 @@ export PATH="$NODE_DIR/bin:$PATH"
 case "$what" in
   node) ;;
   build) ensure_npm_dependencies ;;
-  all) ensure_npm_dependencies; ensure_zookeeper ;;
-  bench) ensure_npm_dependencies; ensure_zookeeper; ensure_curator ;;
+  all) ensure_npm_dependencies; ensure_zookeeper; ensure_strace ;;
+  bench) ensure_npm_dependencies; ensure_zookeeper; ensure_strace; ensure_curator ;;
   *) log "usage: setup.sh [node|build|all|bench]"; exit 2 ;;
 esac
 after="$("$ROOT/scripts/tracked-state.sh")"
