@@ -197,3 +197,48 @@ describe('the heartbeat reads the election node stat and lists children only whe
     expect(settled(group, 'ch-0', ['ch-0', 'ch-1', 'ch-2'])).toBe(true);
   }, 60_000);
 });
+
+describe('when the leader goes, the followers do not list the children (issue 15: 999 lists of 53 KB at 1,000 members)', () => {
+  it('a graceful failover costs no follower a list, and every member names the right leader and members', async () => {
+    const path = '/zkleader/test/failover-nolist';
+    const pods = ['fo-0', 'fo-1', 'fo-2', 'fo-3', 'fo-4'];
+    const group = await startInOrder(pods, path);
+    await until('all settled', () => settled(group, 'fo-0', pods));
+    await sleep(heartbeatMs * 1.5);
+    const [leader, ...rest] = group as [Member, ...Member[]];
+    const lists0 = rest.map((m) => m.count('getChildren'));
+    await leader.election.close();
+    // Only one change happened (the leader's node deleted), so each follower's known list less
+    // that node is the truth: the members published must say so.
+    await until('the failover seen by every member', () => settled(rest, 'fo-1', pods.slice(1)), heartbeatMs * 2);
+    rest.forEach((m, i) => expect({ pod: m.pod, lists: m.count('getChildren') - (lists0[i] ?? 0) }).toEqual({ pod: m.pod, lists: 0 }));
+    // Nothing else changed: the heartbeats that follow list nothing either.
+    await sleep(heartbeatMs * 2);
+    rest.forEach((m, i) => expect({ pod: m.pod, lists: m.count('getChildren') - (lists0[i] ?? 0) }).toEqual({ pod: m.pod, lists: 0 }));
+    expect(settled(rest, 'fo-1', pods.slice(1))).toBe(true);
+  }, 60_000);
+
+  it('when more than the leader changed (the leader and another member gone, a node added), the followers list and publish the truth', async () => {
+    const path = '/zkleader/test/failover-more';
+    const pods = ['fm-0', 'fm-1', 'fm-2', 'fm-3', 'fm-4'];
+    const group = await startInOrder(pods, path);
+    await until('all settled', () => settled(group, 'fm-0', pods));
+    await sleep(heartbeatMs * 1.5);
+    const [leader, second, third, ...others] = group as [Member, Member, Member, ...Member[]];
+    // A non-candidate child made quietly (no watch fires for it), then the leader and the
+    // last member leave together: the version moved by three, one of them the lowest node.
+    const other = new ZooKeeperSession({ connectString: ensemble.connectString, sessionTimeoutMs });
+    sessions.push(other);
+    await new Promise<void>((resolve) => other.once('connected', () => resolve()));
+    await other.create(`${path}/not-a-candidate`, '', 'persistent');
+    const last = others.pop() as Member;
+    const remaining = [second, third, ...others];
+    const lists0 = remaining.map((m) => m.count('getChildren'));
+    await Promise.all([leader.election.close(), last.election.close()]);
+    const expected = [second.pod, third.pod, ...others.map((m) => m.pod)];
+    await until('the changes seen by every member', () => settled(remaining, 'fm-1', expected), heartbeatMs * 4);
+    // The derived list would have been wrong here: each member listed at least once.
+    remaining.forEach((m, i) => expect(m.count('getChildren') - (lists0[i] ?? 0)).toBeGreaterThanOrEqual(1));
+    await other.delete(`${path}/not-a-candidate`);
+  }, 60_000);
+});
