@@ -7,7 +7,8 @@
 // server JVMs, over IDLE_SECONDS; the old heartbeat (sync + getChildren every T/4) is computed
 // from the same figures plus the measured size of a getChildren and of a get of the election
 // node (see idleBefore below).
-// Run: npm run bench:election1000 (MEMBERS, WORKERS, FAILOVERS, IDLE_SECONDS to override).
+// Run: npm run bench:election1000 (MEMBERS, WORKERS, FAILOVERS, IDLE_SECONDS, JOIN_SECONDS to override;
+// WORKER_NODE_OPTIONS adds Node flags to the workers, e.g. "--cpu-prof --cpu-prof-dir=DIR").
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -358,7 +359,7 @@ async function main(): Promise<void> {
     await Promise.all(ensemble.servers.map((s) => s.waitServing(60_000)));
     const modulePath = process.argv[1] as string;
     for (let w = 0; w < workers; w++) {
-      const child = fork(modulePath, ['worker'], { execArgv: ['--max-old-space-size=1024'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(modulePath, ['worker'], { execArgv: ['--max-old-space-size=1024', ...(process.env.WORKER_NODE_OPTIONS ?? '').split(' ').filter(Boolean)], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       pool.push(new Worker(child));
     }
     // The bench's own session (after the fork: the workers do not inherit its socket).

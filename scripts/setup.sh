@@ -105,7 +105,7 @@ ensure_zookeeper() {
 
 ensure_strace() {
   command -v strace >/dev/null && return
-  log "installing Debian's strace (test/integration/zookeeperResolution.test.ts watches the client's system calls)"
+  log "installing Debian's strace (test/integration/zookeeperBindingCost.test.ts watches the client's system calls)"
   apt_install strace
 }
 
