@@ -116,8 +116,8 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
    * heartbeat lists the children again only when it moved ('' — unknown: it moved).
    */
   private knownChildrenVersion = '';
-  /** The children the last check used, and the version read just before they were listed (see children()). */
-  private knownChildren: { readonly names: readonly string[]; readonly czxid: string; readonly cversion: number } | null = null;
+  /** The candidates (in election order) the last check used, and the version read just before they were listed (see candidatesInOrder()). */
+  private knownChildren: { readonly ordered: readonly CandidateNode[]; readonly czxid: string; readonly cversion: number } | null = null;
   private readonly identities = new Map<string, MemberIdentity>();
   private snapshot: ElectionSnapshot | null = null;
   private readonly lease = new SessionLease(() => Math.min(this.options.sessionTimeoutMs, this.sessionTimeoutMs()));
@@ -396,9 +396,8 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
       // went with it, and joining again makes it anew, or says why it cannot.
       // The stat is sent first and a session's requests are answered in order: the version
       // is never newer than the list (a change between the two only makes a heartbeat list again).
-      const children = await this.children(session, path);
+      const all = await this.candidatesInOrder(session, path);
       if (stale()) return;
-      const all = electionOrder(children);
       const present = new Set(all.map((c) => c.name));
       for (const name of this.tampered.keys()) if (!present.has(name)) this.tampered.delete(name);
       for (const name of this.notCandidates) if (!present.has(name)) this.notCandidates.delete(name);
@@ -476,7 +475,10 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
         await this.blockedByTampered(session, leaderNode.name, leader.stat.version);
         return;
       }
-      if (predecessor.name !== leaderNode.name) {
+      // The predecessor is read (and watched) unless our watch on it is still armed: then it
+      // existed when the watch was set and no event of it has come since (one that is on its
+      // way brings a check), as after a failover, where only the leader went.
+      if (predecessor.name !== leaderNode.name && !session.isWatching(`${path}/${predecessor.name}`, this.watcher)) {
         // A get, not exists: a predecessor gone since the list leaves no watch behind (exists
         // would watch for a creation that never comes: one watch more for the session's life).
         const pred = await this.readCandidate(session, predecessor.name, this.watcher);
@@ -575,7 +577,7 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
   }
 
   /**
-   * The election's children, for a check (after its sync). Listing them costs about 53 bytes
+   * The election's candidates in election order, for a check (after its sync). Listing them costs about 53 bytes
    * per member, and when the leader goes every follower checks at once: with 1,000 members,
    * 999 lists of 53 KB. So when a list is known, the check first reads, in this order, whether
    * the lowest node of that list still exists and the election node's stat; a session's
@@ -587,9 +589,9 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
    * list is read just before it (the two are sent back to back): a change in between makes
    * the version look older than the list, which only costs a list later, never a wrong one.
    */
-  private async children(session: ZooKeeperSession, path: string): Promise<readonly string[]> {
+  private async candidatesInOrder(session: ZooKeeperSession, path: string): Promise<readonly CandidateNode[]> {
     const known = this.knownChildren;
-    const lowest = known && electionOrder(known.names)[0];
+    const lowest = known?.ordered[0];
     if (known && lowest) {
       // A get of the election node, not exists: like the list it stands for, it needs READ, so
       // a member shut out of the election still fails its checks (NOAUTH) and says why.
@@ -597,16 +599,17 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
       const stat = election?.stat;
       const moved = stat && stat.czxid === known.czxid ? stat.cversion - known.cversion : null;
       if (stat && (moved === 0 || (moved === 1 && !lowestStat))) {
-        const names = moved === 0 ? known.names : known.names.filter((name) => name !== lowest.name);
-        this.knownChildren = { names, czxid: stat.czxid, cversion: stat.cversion };
+        const ordered = moved === 0 ? known.ordered : known.ordered.slice(1);
+        this.knownChildren = { ordered, czxid: stat.czxid, cversion: stat.cversion };
         this.knownChildrenVersion = childrenVersion(stat);
-        return names;
+        return ordered;
       }
     }
     const [listed, names] = await Promise.all([session.exists(path), childrenOrEmpty(session, path)]);
-    this.knownChildren = listed ? { names, czxid: listed.czxid, cversion: listed.cversion } : null;
+    const ordered = electionOrder(names);
+    this.knownChildren = listed ? { ordered, czxid: listed.czxid, cversion: listed.cversion } : null;
     this.knownChildrenVersion = listed ? childrenVersion(listed) : '';
-    return names;
+    return ordered;
   }
 
   private async memberIdentities(session: ZooKeeperSession, candidates: readonly CandidateNode[]): Promise<MemberIdentity[]> {

@@ -339,6 +339,11 @@ export class ZooKeeperSession extends EventEmitter<ZooKeeperSessionEvents> {
     });
   }
 
+  /** Whether `watch` waits on a native watch of `path` that has not fired yet. */
+  isWatching(path: string, watch: NodeWatcher): boolean {
+    return this.watches.get(path)?.has(watch) === true;
+  }
+
   /** Paths with a watch outstanding in this session (for tests and metrics). */
   get watchedPaths(): number {
     return this.watches.size;
