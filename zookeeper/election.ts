@@ -600,6 +600,7 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
       const moved = stat && stat.czxid === known.czxid ? stat.cversion - known.cversion : null;
       if (stat && (moved === 0 || (moved === 1 && !lowestStat))) {
         const ordered = moved === 0 ? known.ordered : known.ordered.slice(1);
+        if (moved === 1) this.identities.delete(lowest.name);
         this.knownChildren = { ordered, czxid: stat.czxid, cversion: stat.cversion };
         this.knownChildrenVersion = childrenVersion(stat);
         return ordered;
@@ -612,8 +613,14 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
     return ordered;
   }
 
+  /**
+   * The identities of the candidates, in their order. Each candidate's node is read once, when
+   * it is first seen; a check runs this for every candidate, so it allocates nothing per
+   * candidate beyond the result (1,000 members: 999 checks of 1,000 each in a failover).
+   */
   private async memberIdentities(session: ZooKeeperSession, candidates: readonly CandidateNode[]): Promise<MemberIdentity[]> {
-    const missing = candidates.filter((c) => !this.identities.has(c.name) && !this.tampered.has(c.name));
+    const missing: CandidateNode[] = [];
+    for (const c of candidates) if (!this.identities.has(c.name) && !this.tampered.has(c.name)) missing.push(c);
     await Promise.all(
       missing.map(async (c) => {
         const node = await this.readCandidate(session, c.name);
@@ -626,12 +633,18 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
     );
     for (const name of this.tampered.keys()) this.identities.delete(name);
     for (const name of this.notCandidates) this.identities.delete(name);
-    const names = new Set(candidates.map((c) => c.name));
-    for (const name of this.identities.keys()) if (!names.has(name)) this.identities.delete(name);
-    return candidates.flatMap((c) => {
+    const members: MemberIdentity[] = [];
+    for (const c of candidates) {
       const id = this.identities.get(c.name);
-      return id ? [id] : [];
-    });
+      if (id) members.push(id);
+    }
+    // Every identity kept belongs to a distinct candidate: more are kept than were found only
+    // when some belong to nodes gone since (forgotten here, so a name never comes back stale).
+    if (this.identities.size > members.length) {
+      const names = new Set(candidates.map((c) => c.name));
+      for (const name of this.identities.keys()) if (!names.has(name)) this.identities.delete(name);
+    }
+    return members;
   }
 
   /**
