@@ -22,11 +22,12 @@ import { ZooKeeperSession } from '../zookeeper/session.js';
 const members = Number(process.env.MEMBERS ?? 1000);
 /**
  * Worker processes. The binding is single-threaded (libzookeeper_st, one uv_poll and one timer
- * per session: no thread, one socket per session), so a process could hold all 1,000 sessions;
- * but with hundreds in one process, sessions stopped being polled under load (epoll_ctl errors,
- * no pings, the servers expired them: see the results). 50 sessions per process by default.
+ * per session: no thread, one socket per session), so a process could hold all 1,000 sessions.
+ * 100 sessions per process by default: on 2 cores, 10 processes of 100 failed over faster than
+ * 20 of 50 (fewer processes to schedule), at the price of followers' leases lapsing while the
+ * last few hundred joined (see the results).
  */
-const workers = Number(process.env.WORKERS ?? Math.ceil(members / 50));
+const workers = Number(process.env.WORKERS ?? Math.ceil(members / 100));
 const failovers = Number(process.env.FAILOVERS ?? 7);
 const idleSeconds = Number(process.env.IDLE_SECONDS ?? 60);
 /** Joins are spread over this long: every member reads every other's node once (n² reads in all). */
