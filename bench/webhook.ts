@@ -6,7 +6,7 @@
 // Every server runs as its own process (the webhook is the real `bin/zkleader webhook`),
 // autocannon in this one.
 // Run: npm run bench:webhook. Prints a Markdown section for bench/RESULTS.md.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { cpus, tmpdir } from 'node:os';
@@ -15,12 +15,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon, { type Result } from 'autocannon';
 import { releaseLoopbackPorts, reserveLoopbackPorts } from '../test/support/loopbackPorts.js';
 import { repoRoot, zkleaderBin } from '../test/support/repoRoot.js';
-import { pacedLoad, type PacedResult } from './pacedLoad.js';
+import type { pacedLoad, PacedResult } from './pacedLoad.js';
 import { writeWebhookFiles } from './webhookFiles.js';
 
 const durationS = Number(process.env.BENCH_SECONDS ?? 10);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 const connections = 64;
+/** The fixed-rate phase is repeated: one 10 s run's p99 is 100 requests, a single GC or scheduling stall. */
+const pacedRounds = Number(process.env.PACED_ROUNDS ?? 5);
 
 /** An app with a log shipper and a metrics exporter, the way pods look in a cluster. */
 const pod = {
@@ -149,7 +151,9 @@ interface Measured {
   saturated: Result[];
   /** Server CPU time per request at saturation, in microseconds. */
   cpuUsPerRequest: number;
+  /** The round with the median p99. */
   fixedRate: PacedResult;
+  paced: PacedResult[];
 }
 
 async function measure(name: string, port: number, pid: number): Promise<Measured> {
@@ -159,9 +163,22 @@ async function measure(name: string, port: number, pid: number): Promise<Measure
   for (let i = 0; i < rounds; i++) saturated.push(check(name, await load(port, { seconds: durationS })));
   const requests = saturated.reduce((n, r) => n + r.requests.total, 0);
   const cpuUsPerRequest = ((cpuMs(pid) - cpuBefore) * 1000) / requests;
-  const fixedRate = await pacedLoad({ port, path: '/mutate', body, ratePerSecond: 1000, seconds: durationS, connections });
-  if (fixedRate.failed > 0) throw new Error(`${name}: ${fixedRate.failed} failed requests at 1,000 req/s`);
-  return { saturated, cpuUsPerRequest, fixedRate };
+  const paced = await pacedInChild({ port, path: '/mutate', body, ratePerSecond: 1000, seconds: durationS, connections }, pacedRounds);
+  for (const run of paced) if (run.failed > 0) throw new Error(`${name}: ${run.failed} failed requests at 1,000 req/s`);
+  // The round with the median p99 stands for the server; every round's p99 is printed too.
+  const byP99 = [...paced].sort((a, b) => a.p99 - b.p99);
+  return { saturated, cpuUsPerRequest, fixedRate: byP99[Math.floor(byP99.length / 2)] as PacedResult, paced };
+}
+
+/** The fixed-rate rounds, from a fresh process (bench/pacedClient.ts says why). */
+function pacedInChild(options: Parameters<typeof pacedLoad>[0], roundsToRun: number): Promise<PacedResult[]> {
+  return new Promise((resolve, reject) => {
+    const child = fork(join(import.meta.dirname, 'pacedClient.js'), [JSON.stringify(options), String(roundsToRun)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let results: PacedResult[] | null = null;
+    child.once('message', (message) => (results = message as PacedResult[]));
+    child.once('error', reject);
+    child.once('exit', (code) => (results ? resolve(results) : reject(new Error(`the paced client exited with ${code} and no results`))));
+  });
 }
 
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
@@ -205,12 +222,13 @@ async function main(): Promise<void> {
     const patchRatio = throughput(webhook) / throughput(patchBaseline);
     const patchCpuRatio = patchBaseline.cpuUsPerRequest / webhook.cpuUsPerRequest;
     const p99Target = 5;
+    const rounds99 = (m: Measured) => m.paced.map((r) => fmt(r.p99, 2)).join(', ');
     const lines = [
       '## Webhook',
       '',
       `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}; ` +
         `autocannon in the benchmark process, each server in its own process; ${connections} HTTPS keep-alive connections; ` +
-        `${rounds} rounds of ${durationS} s at saturation with autocannon (averaged), then ${durationS} s at a fixed 1,000 requests/s, evenly paced (bench/pacedLoad.ts; latency from each request's due time). ` +
+        `${rounds} rounds of ${durationS} s at saturation with autocannon (averaged), then ${pacedRounds} rounds of ${durationS} s at a fixed 1,000 requests/s, evenly paced (bench/pacedLoad.ts, from a fresh process: bench/pacedClient.ts; latency from each request's due time; the table shows the round with the median p99). ` +
         `The review carries a three-container pod (${body.length} bytes) into which the webhook injects the sidecar (a JSON patch of the sidecar, volume, mount, labels and status; its answer is ${Buffer.byteLength(realAnswer)} bytes). ` +
         `The two baselines are express over HTTPS with the same certificate, parsing the body with express.json and answering with res.json (bench/webhookBaseline.ts): ` +
         `one a constant allow (${allowBytes} bytes), the other a constant patch, the webhook's own answer to this review with the request's uid put in (checked byte for byte: ${Buffer.byteLength(realAnswer)} bytes), ` +
@@ -225,7 +243,8 @@ async function main(): Promise<void> {
       `Throughput ratio webhook / constant-allow baseline: ${fmt(ratio, 2)} (target ≥ 0.8 ${ratio >= 0.8 ? '✔' : '✘'}); ` +
         `webhook / constant-patch baseline: ${fmt(patchRatio, 2)}. ` +
         `Server CPU per request baseline / webhook (the capacity ratio when the server has a core to itself): constant allow ${fmt(cpuRatio, 2)}, constant patch ${fmt(patchCpuRatio, 2)}. ` +
-        `Webhook p99 at 1,000 req/s: ${fmt(webhook.fixedRate.p99, 2)} ms (target < ${p99Target} ms ${webhook.fixedRate.p99 < p99Target ? '✔' : '✘'}). ` +
+        `Webhook p99 at 1,000 req/s, median of ${pacedRounds} rounds: ${fmt(webhook.fixedRate.p99, 2)} ms (target < ${p99Target} ms ${webhook.fixedRate.p99 < p99Target ? '✔' : '✘'}). ` +
+        `p99 of every round, ms: constant allow ${rounds99(baseline)}; constant patch ${rounds99(patchBaseline)}; webhook ${rounds99(webhook)}. ` +
         'No errors, timeouts or non-2xx answers in any run.',
       '',
     ];
